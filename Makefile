@@ -1,0 +1,40 @@
+# Two commands do all the set-up: `make train` and `make test`.
+# Each creates the virtualenv on first use.
+#
+#   VENV   where the environment lives (CI keeps one under ~/.cache)
+#   TORCH  the torch requirement installed when the environment has none,
+#          e.g. TORCH=torch==2.13.0 for the local CPU build; an already
+#          installed torch (system site-packages) is always preferred.
+
+PYTHON ?= python3
+VENV   ?= .venv
+TORCH  ?= torch
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.gm-installed
+
+.PHONY: env test test-fast lint train clean
+
+env: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv --system-site-packages $(VENV)
+	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+# pytest exits 5 when it collected nothing; that is not a failure.
+test: $(STAMP)
+	$(PY) -m pytest -q; rc=$$?; [ $$rc -eq 5 ] && echo "no tests collected" || exit $$rc
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+train: $(STAMP)
+	$(PY) train.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
