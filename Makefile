@@ -1,4 +1,5 @@
 # Two commands do all the set-up: `make train` and `make test`.
+# `make train ARGS="model=astra_beta data.path=input.txt"` passes Hydra overrides.
 # Each creates the virtualenv on first use.
 #
 #   VENV   where the environment lives (CI keeps one under ~/.cache)

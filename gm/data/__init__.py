@@ -1,0 +1,1 @@
+"""Data: corpus, tokenizers, stream batching and the DataModule."""

@@ -1,0 +1,122 @@
+"""The DataModule: corpus -> tokenizer -> cached ids -> 90/10 split -> stream batches."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch import Tensor
+
+from gm.data.corpus import Corpus, resolve_corpus
+from gm.data.streams import RandomWindows, StreamBatches
+from gm.data.tokenizer import CharTokenizer, Tokenizer
+from gm.errors import UserError
+
+TRAIN_FRACTION = 0.9  # nanoGPT's split, so numbers compare with published ones
+
+
+def split_text(text: str, train_fraction: float = TRAIN_FRACTION) -> tuple[str, str]:
+    """First ``train_fraction`` of the raw text for training, the rest for validation."""
+    n = int(len(text) * train_fraction)
+    return text[:n], text[n:]
+
+
+def build_tokenizer(kind: str, corpus: Corpus, train_text: str, **options: Any) -> Tokenizer:
+    """The tokenizer a data config names, built from the corpus."""
+    if kind == "char":
+        return CharTokenizer.from_text(corpus.text)
+    if kind == "sentencepiece":
+        raise UserError(
+            "data=shakespeare_spm (the Scribe models) needs the SentencePiece tokenizer, "
+            "which is not built yet; train a character model (model=astra_alpha) for now"
+        )
+    raise UserError(f"unknown tokenizer {kind!r}; use data.tokenizer=char")
+
+
+def cached_ids(text: str, tokenizer: Tokenizer, cache: Path | None) -> Tensor:
+    """Token ids of ``text``, read from ``cache`` when present, else encoded and stored there."""
+    if cache is not None and cache.is_file():
+        return torch.from_numpy(np.load(cache).astype(np.int64))
+    ids = np.asarray(tokenizer.encode(text), dtype=np.int32)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(cache.name + f".{os.getpid()}.tmp.npy")
+        np.save(tmp, ids)
+        os.replace(tmp, cache)  # atomic: a concurrent or killed run never sees half a file
+    return torch.from_numpy(ids.astype(np.int64))
+
+
+class TextDataModule(L.LightningDataModule):
+    """Tiny Shakespeare (or any UTF-8 text) as contiguous streams for truncated BPTT."""
+
+    def __init__(
+        self,
+        data_dir: str,
+        path: str | None = None,
+        tokenizer: str = "char",
+        batch_size: int = 64,
+        seq_len: int = 128,
+        carry_state: bool = True,
+        shuffle: bool | None = None,
+        seed: int = 0,
+        **tokenizer_options: Any,
+    ) -> None:
+        super().__init__()
+        if carry_state and shuffle:
+            raise UserError(
+                "data.shuffle=true would break the carried hidden state (each batch must continue "
+                "the previous one); set data.carry_state=false to train on shuffled windows"
+            )
+        self.data_dir = Path(data_dir).expanduser()
+        self.path = path
+        self.tokenizer_kind = tokenizer
+        self.tokenizer_options = tokenizer_options
+        self.batch_size = batch_size
+        self.seq_len = seq_len
+        self.carry_state = carry_state
+        # Random windows are the windowed regime's default; shuffle=false keeps them in order.
+        self.shuffle = (not carry_state) if shuffle is None else shuffle
+        self.seed = seed
+        self.corpus: Corpus | None = None
+        self.tokenizer: Tokenizer | None = None
+        self.train_ids: Tensor | None = None
+        self.val_ids: Tensor | None = None
+
+    def prepare(self) -> Tokenizer:
+        """Resolve the corpus, build the tokenizer and encode both splits (idempotent)."""
+        if self.tokenizer is not None:
+            return self.tokenizer
+        self.corpus = resolve_corpus(self.path, self.data_dir)
+        train_text, val_text = split_text(self.corpus.text)
+        self.tokenizer = build_tokenizer(
+            self.tokenizer_kind, self.corpus, train_text, **self.tokenizer_options
+        )
+        key = f"{self.corpus.sha256[:16]}-{self.tokenizer.kind}-{self.tokenizer.fingerprint}"
+        cache_dir = self.data_dir / "cache"
+        self.train_ids = cached_ids(train_text, self.tokenizer, cache_dir / f"{key}-train.npy")
+        self.val_ids = cached_ids(val_text, self.tokenizer, cache_dir / f"{key}-val.npy")
+        # Fail now, with a sentence, if either split is too short for one batch.
+        self.val_batches()
+        self.train_dataloader()
+        return self.tokenizer
+
+    def setup(self, stage: str) -> None:
+        self.prepare()
+
+    def val_batches(self) -> StreamBatches:
+        """The validation split as contiguous streams (always evaluated with carried state)."""
+        return StreamBatches(self.val_ids, self.batch_size, self.seq_len, split="validation")
+
+    def train_dataloader(self) -> StreamBatches | RandomWindows:
+        if self.carry_state:
+            return StreamBatches(self.train_ids, self.batch_size, self.seq_len, split="training")
+        return RandomWindows(
+            self.train_ids, self.batch_size, self.seq_len, seed=self.seed, shuffle=self.shuffle
+        )
+
+    def val_dataloader(self) -> StreamBatches:
+        return self.val_batches()

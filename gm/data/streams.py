@@ -1,0 +1,106 @@
+"""Turning a token array into batches for truncated BPTT.
+
+``StreamBatches`` (``data.carry_state=true``) lays the split out as ``B`` contiguous
+streams and walks them ``T`` tokens at a time, so row *i* of batch *k+1* continues
+row *i* of batch *k* and the hidden state can be carried from one batch to the
+next. ``RandomWindows`` (``data.carry_state=false``) draws independent windows;
+each starts from a zero state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor
+
+from gm.errors import UserError
+
+Batch = tuple[Tensor, Tensor]  # inputs [B, T], targets [B, T] (inputs shifted by one)
+
+
+def as_streams(ids: Tensor, batch_size: int) -> Tensor:
+    """Cut ``ids`` into ``batch_size`` contiguous rows of equal length; the remainder is dropped."""
+    length = ids.numel() // batch_size
+    return ids[: batch_size * length].view(batch_size, length)
+
+
+class StreamBatches:
+    """``B`` contiguous streams, one chunk of ``T`` tokens (+1 target) per batch, in order."""
+
+    def __init__(self, ids: Tensor, batch_size: int, seq_len: int, split: str = "train") -> None:
+        if batch_size < 1 or seq_len < 1:
+            raise UserError(
+                f"data.batch_size and data.seq_len must be positive, got {batch_size}, {seq_len}"
+            )
+        self.streams = as_streams(ids.long(), batch_size)
+        self.seq_len = seq_len
+        # Each chunk needs T inputs plus one more token for the last target.
+        self.num_batches = max(0, (self.streams.shape[1] - 1) // seq_len)
+        if self.num_batches == 0:
+            need = batch_size * (seq_len + 1)
+            raise UserError(
+                f"the {split} split has {ids.numel():,} tokens, fewer than one batch needs "
+                f"({batch_size} streams × {seq_len + 1} = {need:,}); "
+                "lower data.batch_size or data.seq_len, or use a longer corpus"
+            )
+
+    def __len__(self) -> int:
+        return self.num_batches
+
+    def __getitem__(self, k: int) -> Batch:
+        if not 0 <= k < self.num_batches:
+            raise IndexError(k)
+        t = k * self.seq_len
+        chunk = self.streams[:, t : t + self.seq_len + 1]
+        return chunk[:, :-1], chunk[:, 1:]
+
+    def __iter__(self) -> Iterator[Batch]:
+        for k in range(self.num_batches):
+            yield self[k]
+
+
+class RandomWindows:
+    """Independent windows of ``T`` (+1) tokens at random offsets; a fresh draw every epoch.
+
+    An epoch has as many batches as the stream layout would, so both regimes see the
+    same number of tokens per epoch.
+    """
+
+    def __init__(
+        self, ids: Tensor, batch_size: int, seq_len: int, seed: int, shuffle: bool = True
+    ) -> None:
+        self.ids = ids.long()
+        self.batch_size = batch_size
+        self.seq_len = seq_len
+        self.seed = seed
+        self.shuffle = shuffle
+        self.epoch = 0
+        self.num_batches = len(StreamBatches(ids, batch_size, seq_len))
+
+    def __len__(self) -> int:
+        return self.num_batches
+
+    @property
+    def sampler(self) -> RandomWindows:
+        # Lightning calls ``loader.sampler.set_epoch(epoch)`` before every epoch (resumes
+        # included), so the draw depends on the epoch number, not on how often we iterated.
+        return self
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose windows ``__iter__`` draws."""
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[Batch]:
+        n_windows = self.ids.numel() - self.seq_len
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed + self.epoch)
+            starts = torch.randint(0, n_windows, (self.num_batches, self.batch_size), generator=g)
+        else:  # the stream layout's chunks, in order, each from a zero state
+            layout = StreamBatches(self.ids, self.batch_size, self.seq_len)
+            rows = torch.arange(self.batch_size) * layout.streams.shape[1]
+            starts = rows + torch.arange(self.num_batches)[:, None] * self.seq_len
+        offsets = torch.arange(self.seq_len + 1)
+        for batch_starts in starts:
+            windows = self.ids[batch_starts[:, None] + offsets]
+            yield windows[:, :-1], windows[:, 1:]

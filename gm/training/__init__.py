@@ -1,0 +1,1 @@
+"""Training: the LightningModule, its metrics, schedule and callbacks, and one run."""

@@ -1,0 +1,119 @@
+"""Callbacks that measure a run and write down its result."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_only
+
+
+def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    """Write JSON through a temporary file and a rename, so a kill never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+class TokensPerSecond(L.Callback):
+    """Logs training throughput (tokens/s, optimisation time only) every batch."""
+
+    def __init__(self) -> None:
+        self.tokens = 0
+        self.seconds = 0.0
+        self._start: float | None = None
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        if self._start is None:
+            return
+        elapsed = time.perf_counter() - self._start
+        n = batch[0].numel() * trainer.world_size
+        self.tokens += n
+        self.seconds += elapsed
+        pl_module.log("train/tokens_per_s", n / max(elapsed, 1e-9), on_step=True, prog_bar=False)
+
+    @property
+    def mean(self) -> float:
+        """Tokens per second over the whole fit so far."""
+        return self.tokens / self.seconds if self.seconds else 0.0
+
+
+def _floats(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
+    out = {}
+    for k, v in metrics.items():
+        if k.startswith(prefix):
+            v = float(v.item() if isinstance(v, torch.Tensor) else v)
+            out[k] = v if math.isfinite(v) else None
+    return out
+
+
+class MetricsJSON(L.Callback):
+    """Writes ``metrics.json`` at the end of fit: final and best validation metrics,
+    epochs, steps, wall time, parameters, throughput and checkpoint paths."""
+
+    def __init__(self, path: str | os.PathLike, monitor: str = "val/loss") -> None:
+        self.path = Path(path)
+        self.monitor = monitor
+        self.best: dict[str, float] = {}
+        self.best_epoch: int | None = None
+        self.history: list[dict[str, float]] = []
+        self._t0 = time.perf_counter()
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._t0 = time.perf_counter()
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        val = _floats(trainer.callback_metrics, "val/")
+        if self.monitor not in val or val[self.monitor] is None:
+            return
+        self.history.append({"epoch": trainer.current_epoch, "step": trainer.global_step, **val})
+        if not self.best or val[self.monitor] < self.best[self.monitor]:
+            self.best, self.best_epoch = val, trainer.current_epoch
+
+    @rank_zero_only
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        ckpt = trainer.checkpoint_callback
+        throughput = next((c for c in trainer.callbacks if isinstance(c, TokensPerSecond)), None)
+        payload = {
+            "final": self.history[-1] if self.history else {},
+            "best": {"epoch": self.best_epoch, **self.best},
+            "history": self.history,
+            "epochs": trainer.current_epoch,
+            "steps": trainer.global_step,
+            "wall_time_s": round(time.perf_counter() - self._t0, 2),
+            "train_tokens_per_s": round(throughput.mean, 1) if throughput else None,
+            "parameters": sum(p.numel() for p in pl_module.parameters() if p.requires_grad),
+            "model": dict(pl_module.hparams.get("model", {})),
+            "tokenizer": {
+                k: v
+                for k, v in pl_module.hparams.get("tokenizer", {}).items()
+                if k != "char_lengths"
+            },
+            "checkpoints": {
+                "best": getattr(ckpt, "best_model_path", "") or None,
+                "last": getattr(ckpt, "last_model_path", "") or None,
+            },
+        }
+        write_json_atomic(self.path, payload)

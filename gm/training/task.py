@@ -1,0 +1,125 @@
+"""The LightningModule: truncated BPTT with carried state, and validation in three modes.
+
+State lives on the module, one per purpose: ``train_state`` is carried from batch to
+batch of the training streams, ``val_state`` across the validation streams. Neither
+touches the other, so the sanity check and mid-epoch validation leave training
+exactly where it was.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from torch import Tensor
+from torch.nn import functional as F
+
+from gm.models import build_model
+from gm.nn.state import State, detach_state
+from gm.training.metrics import LanguageModelMetrics
+from gm.training.schedule import warmup_cosine
+
+# Validation modes (DESIGN.md): the metric suffix each logs under.
+MODES = {"stateful": "", "chunk": "_chunk", "stateless": "_stateless"}
+
+
+class LanguageModelTask(L.LightningModule):
+    """Trains any model with the one interface on stream batches ``(inputs, targets)``."""
+
+    def __init__(
+        self,
+        model: dict[str, Any],
+        optimizer: dict[str, Any],
+        scheduler: dict[str, Any],
+        tokenizer: dict[str, Any],
+        carry_state: bool = True,
+    ) -> None:
+        super().__init__()
+        # Plain containers only, so checkpoints load with ``weights_only=True``.
+        self.save_hyperparameters()
+        self.model = build_model(model)
+        self.carry_state = carry_state
+        char_lengths = torch.tensor(tokenizer["char_lengths"], dtype=torch.long)
+        self.register_buffer("char_lengths", char_lengths, persistent=False)
+        self.val_metrics = torch.nn.ModuleDict({m: LanguageModelMetrics() for m in MODES})
+        self.train_state: State | None = None
+        self.val_state: State | None = None
+
+    def forward(self, tokens: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        return self.model(tokens, state)
+
+    def _nats(self, logits: Tensor, targets: Tensor) -> Tensor:
+        """Summed cross-entropy in nats (float32 even under mixed precision)."""
+        return F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), reduction="sum"
+        )
+
+    # --- training -------------------------------------------------------------------
+
+    def on_train_epoch_start(self) -> None:
+        # State: every epoch starts the training streams from zeros.
+        self.train_state = None
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        x, y = batch
+        # State: contiguous streams continue from the previous batch; random windows
+        # are unrelated to it and start from zeros.
+        logits, state = self(x, self.train_state if self.carry_state else None)
+        if self.carry_state:
+            # State: keep the values for the next batch, cut the graph at the chunk
+            # boundary (truncated BPTT).
+            self.train_state = detach_state(state)
+        loss = self._nats(logits, y) / y.numel()
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True)
+        return loss
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        grads = [p.grad for p in self.parameters() if p.grad is not None]
+        if grads:  # before the Trainer clips, so the curve shows what clipping acts on
+            self.log("train/grad_norm", torch.nn.utils.get_total_norm(grads), on_step=True)
+
+    # --- validation -----------------------------------------------------------------
+
+    def on_validation_epoch_start(self) -> None:
+        # State: the validation streams start from zeros on every pass.
+        self.val_state = None
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        x, y = batch
+        chars = self.char_lengths[y].sum()
+        # stateful: State carried across the validation streams, as in training.
+        logits, self.val_state = self(x, self.val_state)
+        self.val_metrics["stateful"].update(self._nats(logits, y), y.numel(), chars)
+        # chunk: State reset at every chunk of T tokens.
+        logits, _ = self(x, None)
+        self.val_metrics["chunk"].update(self._nats(logits, y), y.numel(), chars)
+        # stateless: State reset before every token; each position sees only itself.
+        logits, _ = self(x.reshape(-1, 1), None)
+        self.val_metrics["stateless"].update(self._nats(logits, y), y.numel(), chars)
+
+    def on_validation_epoch_end(self) -> None:
+        for mode, suffix in MODES.items():
+            values = self.val_metrics[mode].compute()
+            self.val_metrics[mode].reset()
+            for name, value in values.items():
+                # val/loss is the stateful loss; the other modes carry a suffix.
+                key = f"val/{name}{suffix}"
+                self.log(key, value, prog_bar=(key in ("val/loss", "val/bpc")), sync_dist=False)
+
+    # --- optimisation ---------------------------------------------------------------
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        optimizer = instantiate(self.hparams.optimizer)(self.parameters())
+        sched = self.hparams.scheduler
+        scheduler = warmup_cosine(
+            optimizer,
+            total_steps=max(1, int(self.trainer.estimated_stepping_batches)),
+            warmup_steps=int(sched.get("warmup_steps", 0)),
+            min_lr_ratio=float(sched.get("min_lr_ratio", 0.0)),
+        )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }

@@ -1,0 +1,67 @@
+"""One training run: compose the pieces a config names and fit them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from gm.data.datamodule import TextDataModule
+from gm.data.tokenizer import describe
+from gm.errors import UserError
+from gm.training.task import LanguageModelTask
+
+
+def _plain(cfg: DictConfig) -> dict[str, Any]:
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def _instantiate_group(group: DictConfig | None) -> list[Any]:
+    """Instantiate every entry of a ``callbacks`` or ``logger`` group (null entries skipped)."""
+    if not group:
+        return []
+    return [instantiate(spec) for spec in group.values() if spec is not None]
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Train the model ``cfg`` describes; return the contents of the run's ``metrics.json``."""
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path is not None and not Path(ckpt_path).is_file():
+        raise UserError(f"ckpt_path={ckpt_path} is not a checkpoint file")
+    run_dir = Path(cfg.paths.output_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    datamodule = TextDataModule(data_dir=cfg.paths.data_dir, seed=cfg.seed, **_plain(cfg.data))
+    tokenizer = datamodule.prepare()
+    tokenizer.save(run_dir)
+
+    # The vocabulary size comes from the tokenizer; a typed-in one must agree with it.
+    model_cfg = _plain(cfg.model)
+    if model_cfg.get("vocab_size") not in ("???", None, tokenizer.vocab_size):
+        raise UserError(
+            f"model.vocab_size={model_cfg['vocab_size']} but the tokenizer has "
+            f"{tokenizer.vocab_size} tokens; leave model.vocab_size unset"
+        )
+    model_cfg["vocab_size"] = tokenizer.vocab_size
+    L.seed_everything(cfg.seed, workers=True)  # before the weights are initialised
+    task = LanguageModelTask(
+        model=model_cfg,
+        optimizer=_plain(cfg.optimizer),
+        scheduler=_plain(cfg.scheduler),
+        tokenizer=describe(tokenizer),
+        carry_state=bool(cfg.data.carry_state),
+    )
+
+    trainer: L.Trainer = instantiate(
+        cfg.trainer,
+        callbacks=_instantiate_group(cfg.get("callbacks")),
+        logger=_instantiate_group(cfg.get("logger")) or False,
+    )
+    trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+
+    metrics_path = run_dir / "metrics.json"
+    return json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}

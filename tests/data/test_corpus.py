@@ -1,0 +1,74 @@
+"""Corpus resolution: a user's file, the verified cache, a verified download, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gm.data.corpus import TINY_SHAKESPEARE_SHA256, read_corpus, resolve_corpus, sha256_bytes
+from gm.errors import UserError
+
+
+def test_reads_any_utf8_file(tmp_path: Path) -> None:
+    p = tmp_path / "t.txt"
+    p.write_text("ça va — déjà vu\n", encoding="utf-8")
+    corpus = read_corpus(p)
+    assert corpus.text == "ça va — déjà vu\n"
+    assert corpus.sha256 == sha256_bytes(p.read_bytes())
+
+
+@pytest.mark.parametrize(
+    "make,needle",
+    [
+        (lambda d: d / "missing.txt", "does not exist"),
+        (lambda d: d, "is not a file"),
+        (lambda d: (d / "bin.txt", (d / "bin.txt").write_bytes(b"ok\xff\xfe"))[0], "not UTF-8"),
+        (lambda d: (d / "empty.txt", (d / "empty.txt").write_text("  \n"))[0], "is empty"),
+    ],
+)
+def test_bad_files_are_one_sentence(tmp_path: Path, make, needle: str) -> None:
+    with pytest.raises(UserError, match=needle) as e:
+        read_corpus(make(tmp_path))
+    assert "\n" not in str(e.value)
+
+
+def test_explicit_path_wins_over_cache(tmp_path: Path, text_file: Path) -> None:
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "tinyshakespeare.txt").write_text("cached")
+    assert resolve_corpus(text_file, tmp_path / "cache").path == text_file
+
+
+def test_downloads_verifies_and_caches(tmp_path: Path, text_file: Path) -> None:
+    sha = sha256_bytes(text_file.read_bytes())
+    data_dir = tmp_path / "data"
+    corpus = resolve_corpus(None, data_dir, url=text_file.as_uri(), sha256=sha)
+    assert corpus.path == data_dir / "tinyshakespeare.txt"
+    assert corpus.text == text_file.read_text()
+    # The second call reads the cache: the source is gone and it still works.
+    text_file.unlink()
+    assert resolve_corpus(None, data_dir, url=text_file.as_uri(), sha256=sha).sha256 == sha
+
+
+def test_download_with_wrong_checksum_leaves_nothing(tmp_path: Path, text_file: Path) -> None:
+    data_dir = tmp_path / "data"
+    with pytest.raises(UserError, match="sha256"):
+        resolve_corpus(None, data_dir, url=text_file.as_uri(), sha256=TINY_SHAKESPEARE_SHA256)
+    assert not (data_dir / "tinyshakespeare.txt").exists()
+
+
+def test_offline_names_data_path(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r"data\.path="):
+        resolve_corpus(None, tmp_path, url="http://127.0.0.1:9/input.txt", sha256="0" * 64)
+
+
+def test_tampered_cache_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "tinyshakespeare.txt").write_text("not shakespeare")
+    with pytest.raises(UserError, match="wrong sha256"):
+        resolve_corpus(None, tmp_path)
+
+
+def test_real_corpus_is_the_published_one(shakespeare: Path) -> None:
+    corpus = read_corpus(shakespeare)
+    assert corpus.sha256 == TINY_SHAKESPEARE_SHA256
+    assert len(corpus.text.encode()) == 1_115_394

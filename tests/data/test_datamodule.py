@@ -1,0 +1,57 @@
+"""The DataModule: 90/10 split of the raw text, cached ids, refused shuffling."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from gm.data.datamodule import TextDataModule, split_text
+from gm.data.streams import RandomWindows, StreamBatches
+from gm.errors import UserError
+
+
+def test_split_is_contiguous_ninety_ten() -> None:
+    train, val = split_text("abcdefghij" * 10)
+    assert (len(train), len(val)) == (90, 10)
+    assert train + val == "abcdefghij" * 10
+
+
+def test_ids_are_cached_by_corpus_and_tokenizer(tmp_path: Path, text_file: Path) -> None:
+    dm = TextDataModule(data_dir=tmp_path, path=str(text_file), batch_size=4, seq_len=16)
+    tok = dm.prepare()
+    cached = sorted((tmp_path / "cache").glob("*.npy"))
+    assert len(cached) == 2 and dm.corpus.sha256[:16] in cached[0].name
+    train, val = split_text(text_file.read_text())
+    assert tok.decode(dm.train_ids.tolist()) == train
+    assert tok.decode(dm.val_ids.tolist()) == val
+    # A second DataModule reads the cache instead of encoding again.
+    stamp = [p.stat().st_mtime_ns for p in cached]
+    again = TextDataModule(data_dir=tmp_path, path=str(text_file), batch_size=4, seq_len=16)
+    again.prepare()
+    assert torch.equal(again.train_ids, dm.train_ids)
+    assert [p.stat().st_mtime_ns for p in cached] == stamp
+
+
+def test_regimes_pick_their_loaders(tmp_path: Path, text_file: Path) -> None:
+    kwargs = dict(data_dir=tmp_path, path=str(text_file), batch_size=4, seq_len=16)
+    carried = TextDataModule(**kwargs)
+    carried.prepare()
+    assert isinstance(carried.train_dataloader(), StreamBatches)
+    windowed = TextDataModule(**kwargs, carry_state=False)
+    windowed.prepare()
+    assert isinstance(windowed.train_dataloader(), RandomWindows)
+    assert isinstance(windowed.val_dataloader(), StreamBatches)  # validation always carries
+
+
+def test_shuffling_carried_streams_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="carry_state=false"):
+        TextDataModule(data_dir=tmp_path, carry_state=True, shuffle=True)
+
+
+def test_corpus_too_small_for_a_batch(tmp_path: Path) -> None:
+    tiny = tmp_path / "tiny.txt"
+    tiny.write_text("to be or not to be\n" * 5)
+    with pytest.raises(UserError, match="validation split"):
+        TextDataModule(data_dir=tmp_path, path=str(tiny), batch_size=64, seq_len=128).prepare()

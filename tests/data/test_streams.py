@@ -1,0 +1,52 @@
+"""Stream layout: contiguous rows, one chunk per batch, in order; random windows."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gm.data.streams import RandomWindows, StreamBatches, as_streams
+from gm.errors import UserError
+
+
+def test_rows_continue_across_batches() -> None:
+    ids = torch.arange(1000)
+    batches = StreamBatches(ids, batch_size=4, seq_len=10)
+    streams = as_streams(ids, 4)
+    assert streams.shape == (4, 250)
+    assert len(batches) == (250 - 1) // 10  # remainder dropped
+    seen = list(batches)
+    for k in range(len(seen) - 1):
+        x, y = seen[k]
+        x_next, _ = seen[k + 1]
+        # Row i of batch k+1 starts exactly where row i of batch k stopped.
+        assert torch.equal(x_next[:, 0], x[:, -1] + 1)
+        assert torch.equal(y, x + 1)  # targets are the inputs shifted by one
+    assert all(x.shape == (4, 10) for x, _ in seen)
+    # Reading the rows back gives each stream's prefix, untouched.
+    assert torch.equal(torch.cat([x for x, _ in seen], 1), streams[:, : len(seen) * 10])
+
+
+def test_too_short_split_is_a_sentence() -> None:
+    with pytest.raises(UserError, match=r"lower data\.batch_size or data\.seq_len"):
+        StreamBatches(torch.arange(50), batch_size=8, seq_len=10, split="validation")
+
+
+def test_random_windows_are_real_windows_drawn_per_epoch() -> None:
+    ids = torch.arange(5000)
+    loader = RandomWindows(ids, batch_size=8, seq_len=16, seed=3)
+    assert len(loader) == len(StreamBatches(ids, 8, 16))
+    first = [x.clone() for x, _ in loader]
+    for x, y in zip(first, (y for _, y in loader), strict=True):
+        assert torch.equal(x[:, 1:] - x[:, :-1], torch.ones(8, 15, dtype=torch.long))
+        assert torch.equal(y, x + 1)
+    assert all(torch.equal(a, b) for a, (b, _) in zip(first, loader, strict=True))  # same epoch
+    loader.sampler.set_epoch(1)
+    assert not torch.equal(first[0], next(iter(loader))[0])
+
+
+def test_unshuffled_windows_are_the_stream_chunks() -> None:
+    ids = torch.arange(2000)
+    ordered = RandomWindows(ids, batch_size=4, seq_len=10, seed=0, shuffle=False)
+    for (a, ya), (b, yb) in zip(ordered, StreamBatches(ids, 4, 10), strict=True):
+        assert torch.equal(a, b) and torch.equal(ya, yb)

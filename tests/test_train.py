@@ -1,0 +1,103 @@
+"""The real `train.py` entry point, run as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import ROOT
+
+FAST = [
+    "data.batch_size=4",
+    "data.seq_len=16",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=2",
+    "trainer.max_epochs=1",
+    "trainer.num_sanity_val_steps=0",
+    "trainer.log_every_n_steps=1",
+    "~callbacks.progress_bar",
+]
+
+
+def run_train(run_dir: Path, *overrides: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, str(ROOT / "train.py"), f"hydra.run.dir={run_dir}", *overrides]
+    return subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=os.environ | {"GM_DATA_DIR": str(run_dir.parent / "data")},
+    )
+
+
+def test_two_batch_fit_writes_metrics_events_and_checkpoints(tmp_path: Path, text_file: Path):
+    run = tmp_path / "run"
+    proc = run_train(run, f"data.path={text_file}", *FAST)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["steps"] == 2 and metrics["parameters"] > 0
+    for key in ("val/loss", "val/bpc", "val/ppl", "val/loss_chunk", "val/loss_stateless"):
+        assert metrics["final"][key] > 0
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    assert (run / "tokenizer.json").is_file()
+    last = Path(metrics["checkpoints"]["last"])
+    assert last.is_file() and Path(metrics["checkpoints"]["best"]).is_file()
+    # Hyperparameters are plain containers: the checkpoint loads without unpickling code.
+    ckpt = torch.load(last, weights_only=True, map_location="cpu")
+    assert ckpt["hyper_parameters"]["model"]["cell"] == "gru"
+    assert "best val/loss" in proc.stdout
+
+
+def test_resume_from_last_checkpoint(tmp_path: Path, text_file: Path):
+    first = tmp_path / "first"
+    assert run_train(first, f"data.path={text_file}", *FAST).returncode == 0
+    last = first / "checkpoints" / "last.ckpt"
+    second = tmp_path / "second"
+    proc = run_train(
+        second, f"data.path={text_file}", *FAST, "trainer.max_epochs=2", f"ckpt_path={last}"
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((second / "metrics.json").read_text())
+    assert metrics["steps"] == 4  # continued from step 2, not restarted
+    assert [h["epoch"] for h in metrics["history"]] == [1]
+
+
+@pytest.mark.parametrize(
+    "overrides,needle",
+    [
+        (["data.path=/nonexistent/corpus.txt"], "does not exist"),
+        (["data.carry_state=true", "data.shuffle=true"], "carry_state=false"),
+        (["ckpt_path=/nonexistent.ckpt"], "not a checkpoint"),
+    ],
+)
+def test_bad_input_is_one_sentence_and_exit_2(tmp_path, text_file, overrides, needle):
+    args = [f"data.path={text_file}", *FAST, *overrides]
+    proc = run_train(tmp_path / "run", *args)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert needle in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0
+
+
+@pytest.mark.slow
+def test_astra_alpha_learns_on_the_real_corpus(tmp_path: Path, shakespeare: Path):
+    """150 training batches of the study recipe reach val/loss < 2.2 nats/char."""
+    run = tmp_path / "run"
+    proc = run_train(
+        run,
+        f"data.path={shakespeare}",
+        "model=astra_alpha",
+        "trainer.max_steps=150",
+        "trainer.limit_val_batches=5",
+        "~callbacks.progress_bar",
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["steps"] == 150
+    assert metrics["final"]["val/loss"] < 2.2

@@ -1,0 +1,44 @@
+"""Metrics are exact ratios of summed nats, tokens and characters."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import torch
+
+from gm.training.metrics import LanguageModelMetrics
+from gm.training.schedule import warmup_cosine
+
+
+def test_loss_ppl_bpc_from_sums() -> None:
+    m = LanguageModelMetrics()
+    m.update(torch.tensor(10.0), 5, 5)
+    m.update(torch.tensor(30.0), 15, 45)  # a subword batch: 3 characters per token
+    out = m.compute()
+    assert out["loss"].item() == pytest.approx(40 / 20)
+    assert out["ppl"].item() == pytest.approx(math.exp(2.0), rel=1e-6)
+    assert out["bpc"].item() == pytest.approx(40 / (50 * math.log(2)), rel=1e-6)
+
+
+def test_large_losses_do_not_overflow() -> None:
+    m = LanguageModelMetrics()
+    for _ in range(1000):
+        m.update(torch.tensor(5000.0), 1000, 1000)
+    assert math.isfinite(m.compute()["ppl"].item())
+
+
+def test_warmup_then_cosine() -> None:
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = warmup_cosine(opt, total_steps=110, warmup_steps=10, min_lr_ratio=0.1)
+    lrs = []
+    for _ in range(110):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
+    assert lrs[10] == pytest.approx(1.0)
+    assert lrs[60] == pytest.approx(0.1 + 0.9 * 0.5, abs=1e-6)  # half way down the cosine
+    assert all(a >= b for a, b in itertools.pairwise(lrs[10:]))
+    assert lrs[-1] > 0.1 and lrs[-1] == pytest.approx(0.1, abs=1e-3)

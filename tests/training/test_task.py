@@ -1,0 +1,145 @@
+"""Truncated BPTT carries the detached state; validation never touches the training state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from gm.data.datamodule import TextDataModule
+from gm.data.tokenizer import describe
+from gm.nn.state import state_tensors
+from gm.training.task import LanguageModelTask
+
+B, T = 4, 16
+
+
+def _fit(tmp_path: Path, text_file: Path, lr: float, callbacks=(), carry_state=True, **trainer):
+    dm = TextDataModule(
+        data_dir=tmp_path, path=str(text_file), batch_size=B, seq_len=T, carry_state=carry_state
+    )
+    tok = dm.prepare()
+    task = LanguageModelTask(
+        model={
+            "_target_": "gm.models.RecurrentLM",
+            "vocab_size": tok.vocab_size,
+            "cell": "gru",
+            "emb_dim": 8,
+            "hidden_dim": 16,
+            "num_layers": 2,
+            "dropout": 0.0,
+        },
+        optimizer={"_target_": "torch.optim.AdamW", "_partial_": True, "lr": lr},
+        scheduler={},
+        tokenizer=describe(tok),
+        carry_state=carry_state,
+    )
+    kwargs = dict(
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=list(callbacks),
+    )
+    trainer_ = L.Trainer(**(kwargs | trainer))
+    trainer_.fit(task, datamodule=dm)
+    return task, dm
+
+
+class Record(L.Callback):
+    def __init__(self) -> None:
+        self.entering: list = []
+        self.leaving: list = []
+        self.around_val: list = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.entering.append(pl_module.train_state)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.leaving.append(pl_module.train_state)
+
+    def on_validation_start(self, trainer, pl_module) -> None:
+        self.around_val.append(("start", trainer.sanity_checking, pl_module.train_state))
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        self.around_val.append(("end", trainer.sanity_checking, pl_module.train_state))
+
+
+def test_state_entering_each_batch_is_the_detached_state_leaving_the_last(tmp_path, text_file):
+    rec = Record()
+    task, dm = _fit(
+        tmp_path,
+        text_file,
+        lr=0.0,
+        callbacks=[rec],
+        limit_train_batches=6,
+        num_sanity_val_steps=0,
+        limit_val_batches=1,
+    )
+    assert rec.entering[0] is None  # the epoch starts from zeros
+    for k in range(1, 6):
+        assert rec.entering[k] is rec.leaving[k - 1]
+        assert not any(t.requires_grad for t in state_tensors(rec.entering[k]))
+    # With lr=0 the weights never move, so six carried chunks must equal one pass over
+    # the first 6·T tokens of every stream from a zero state.
+    streams = dm.train_dataloader().streams[:, : 6 * T]
+    with torch.no_grad():
+        _, whole = task.model.eval()(streams)
+    for a, b in zip(state_tensors(rec.leaving[5]), state_tensors(whole), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_validation_leaves_the_training_state_alone(tmp_path, text_file):
+    rec = Record()
+    _fit(
+        tmp_path,
+        text_file,
+        lr=1e-2,
+        callbacks=[rec],
+        limit_train_batches=6,
+        val_check_interval=3,
+        num_sanity_val_steps=1,
+        limit_val_batches=2,
+    )
+    sanity = [e for e in rec.around_val if e[1]]
+    assert sanity and all(s is None for _, _, s in sanity)  # before any training
+    mid = [e for e in rec.around_val if not e[1]]
+    assert len(mid) == 4  # after batch 3 and after batch 6
+    for (_, _, before), (_, _, after) in zip(mid[::2], mid[1::2], strict=True):
+        assert before is after
+    # The batch after the mid-epoch validation continued from the pre-validation state.
+    assert rec.entering[3] is rec.leaving[2]
+
+
+def test_windowed_regime_starts_every_batch_from_zero(tmp_path, text_file):
+    rec = Record()
+    _fit(
+        tmp_path,
+        text_file,
+        lr=1e-2,
+        callbacks=[rec],
+        carry_state=False,
+        limit_train_batches=3,
+        num_sanity_val_steps=0,
+        limit_val_batches=1,
+    )
+    assert rec.entering == [None, None, None] and rec.leaving == [None, None, None]
+
+
+def test_validation_reports_three_modes(tmp_path, text_file):
+    task, _ = _fit(
+        tmp_path,
+        text_file,
+        lr=1e-2,
+        limit_train_batches=4,
+        limit_val_batches=2,
+        num_sanity_val_steps=0,
+    )
+    logged = task.trainer.callback_metrics
+    for mode in ("", "_chunk", "_stateless"):
+        loss, bpc = logged[f"val/loss{mode}"], logged[f"val/bpc{mode}"]
+        assert bpc.item() == pytest.approx(loss.item() / torch.log(torch.tensor(2.0)).item())
+    assert "train/grad_norm" in logged
