@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,3 +54,48 @@ def text_file(tmp_path: Path) -> Path:
     path = tmp_path / "corpus.txt"
     path.write_text(generated_text())
     return path
+
+
+# Overrides for a training run of seconds on generated text.
+FAST_TRAIN = [
+    "data.batch_size=4",
+    "data.seq_len=16",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=2",
+    "trainer.max_epochs=1",
+    "trainer.num_sanity_val_steps=0",
+    "trainer.log_every_n_steps=1",
+    "~callbacks.progress_bar",
+]
+
+
+def run_script(script: str, *args: str, timeout: float = 300, data_dir: Path | None = None):
+    """Run one of the project's entry points as a user would; capture its output."""
+    env = os.environ | ({"GM_DATA_DIR": str(data_dir)} if data_dir else {})
+    cmd = [sys.executable, *([str(ROOT / script)] if script.endswith(".py") else ["-m", script])]
+    return subprocess.run(
+        [*cmd, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT
+    )
+
+
+def run_train(run_dir: Path, *overrides: str, timeout: float = 300):
+    """`python train.py` into ``run_dir``, with its data cache beside it."""
+    return run_script(
+        "train.py",
+        f"hydra.run.dir={run_dir}",
+        *overrides,
+        timeout=timeout,
+        data_dir=run_dir.parent / "data",
+    )
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run directory from a seconds-long training on generated text (shared by tests)."""
+    root = tmp_path_factory.mktemp("trained")
+    corpus = root / "corpus.txt"
+    corpus.write_text(generated_text(20000))
+    run = root / "run"
+    proc = run_train(run, f"data.path={corpus}", *FAST_TRAIN, "trainer.limit_train_batches=20")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run

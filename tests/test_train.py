@@ -3,42 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from tests.conftest import ROOT
-
-FAST = [
-    "data.batch_size=4",
-    "data.seq_len=16",
-    "trainer.limit_train_batches=2",
-    "trainer.limit_val_batches=2",
-    "trainer.max_epochs=1",
-    "trainer.num_sanity_val_steps=0",
-    "trainer.log_every_n_steps=1",
-    "~callbacks.progress_bar",
-]
-
-
-def run_train(run_dir: Path, *overrides: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, str(ROOT / "train.py"), f"hydra.run.dir={run_dir}", *overrides]
-    return subprocess.run(
-        cmd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=os.environ | {"GM_DATA_DIR": str(run_dir.parent / "data")},
-    )
+from tests.conftest import FAST_TRAIN, run_train
 
 
 def test_two_batch_fit_writes_metrics_events_and_checkpoints(tmp_path: Path, text_file: Path):
     run = tmp_path / "run"
-    proc = run_train(run, f"data.path={text_file}", *FAST)
+    proc = run_train(run, f"data.path={text_file}", *FAST_TRAIN)
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["steps"] == 2 and metrics["parameters"] > 0
@@ -52,15 +27,18 @@ def test_two_batch_fit_writes_metrics_events_and_checkpoints(tmp_path: Path, tex
     ckpt = torch.load(last, weights_only=True, map_location="cpu")
     assert ckpt["hyper_parameters"]["model"]["cell"] == "gru"
     assert "best val/loss" in proc.stdout
+    # The run ends with an exported bundle of its best checkpoint.
+    assert (run / "export" / "SHA256SUMS").is_file()
+    assert (run / "export" / "model.safetensors").is_file()
 
 
 def test_resume_from_last_checkpoint(tmp_path: Path, text_file: Path):
     first = tmp_path / "first"
-    assert run_train(first, f"data.path={text_file}", *FAST).returncode == 0
+    assert run_train(first, f"data.path={text_file}", *FAST_TRAIN).returncode == 0
     last = first / "checkpoints" / "last.ckpt"
     second = tmp_path / "second"
     proc = run_train(
-        second, f"data.path={text_file}", *FAST, "trainer.max_epochs=2", f"ckpt_path={last}"
+        second, f"data.path={text_file}", *FAST_TRAIN, "trainer.max_epochs=2", f"ckpt_path={last}"
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((second / "metrics.json").read_text())
@@ -77,7 +55,7 @@ def test_resume_from_last_checkpoint(tmp_path: Path, text_file: Path):
     ],
 )
 def test_bad_input_is_one_sentence_and_exit_2(tmp_path, text_file, overrides, needle):
-    args = [f"data.path={text_file}", *FAST, *overrides]
+    args = [f"data.path={text_file}", *FAST_TRAIN, *overrides]
     proc = run_train(tmp_path / "run", *args)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert needle in proc.stderr and "Traceback" not in proc.stderr

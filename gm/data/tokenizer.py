@@ -27,11 +27,21 @@ class Tokenizer(Protocol):
 
     def decode(self, ids: list[int]) -> str: ...
 
+    def unknown(self, text: str) -> list[str]:
+        """Characters of ``text`` the tokenizer cannot represent, in order of appearance."""
+        ...
+
     def char_lengths(self) -> list[int]:
         """Characters each id decodes to, so bpc counts characters, not tokens."""
         ...
 
-    def save(self, directory: Path) -> Path: ...
+    def to_state(self) -> dict[str, Any]:
+        """Everything needed to rebuild the tokenizer, as plain containers (and bytes)."""
+        ...
+
+    def save(self, directory: Path) -> Path:
+        """Write the tokenizer's file into ``directory``; return its path."""
+        ...
 
 
 def describe(tokenizer: Tokenizer) -> dict[str, Any]:
@@ -85,14 +95,41 @@ class CharTokenizer:
     def char_lengths(self) -> list[int]:
         return [1] * len(self.chars)
 
+    def to_state(self) -> dict[str, Any]:
+        return {"kind": self.kind, "chars": self.chars}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> CharTokenizer:
+        return cls(list(state["chars"]))
+
     def save(self, directory: Path) -> Path:
         path = Path(directory) / self.filename
-        path.write_text(json.dumps({"kind": self.kind, "chars": self.chars}, ensure_ascii=False))
+        path.write_text(json.dumps(self.to_state(), ensure_ascii=False))
         return path
 
     @classmethod
     def load(cls, path: Path) -> CharTokenizer:
-        spec = json.loads(Path(path).read_text())
-        if spec.get("kind") != cls.kind:
-            raise UserError(f"{path} is not a character tokenizer")
-        return cls(spec["chars"])
+        try:
+            state = json.loads(Path(path).read_text())
+            return cls.from_state(state)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise UserError(f"{path} is not a character tokenizer file") from e
+
+
+TOKENIZERS: dict[str, type] = {"char": CharTokenizer}
+
+
+def tokenizer_from_state(state: dict[str, Any]) -> Tokenizer:
+    """Rebuild a tokenizer from ``Tokenizer.to_state()`` (as stored in checkpoints)."""
+    kind = state.get("kind") if isinstance(state, dict) else None
+    if kind not in TOKENIZERS:
+        raise UserError(f"unknown tokenizer kind {kind!r} in the saved model")
+    return TOKENIZERS[kind].from_state(state)
+
+
+def load_tokenizer(path: Path) -> Tokenizer:
+    """Read a tokenizer file written by ``Tokenizer.save``."""
+    path = Path(path)
+    if path.suffix == ".json":
+        return CharTokenizer.load(path)
+    raise UserError(f"{path} is not a tokenizer file gm knows")

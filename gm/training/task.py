@@ -35,10 +35,14 @@ class LanguageModelTask(L.LightningModule):
         scheduler: dict[str, Any],
         tokenizer: dict[str, Any],
         carry_state: bool = True,
+        seq_len: int | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         # Plain containers only, so checkpoints load with ``weights_only=True``.
-        self.save_hyperparameters()
+        # ``extra`` (the tokenizer itself, corpus identity) goes into checkpoints, not hparams.
+        self.save_hyperparameters(ignore=["extra"])
+        self.extra = extra or {}
         self.model = build_model(model)
         self.carry_state = carry_state
         char_lengths = torch.tensor(tokenizer["char_lengths"], dtype=torch.long)
@@ -46,6 +50,10 @@ class LanguageModelTask(L.LightningModule):
         self.val_metrics = torch.nn.ModuleDict({m: LanguageModelMetrics() for m in MODES})
         self.train_state: State | None = None
         self.val_state: State | None = None
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # A checkpoint alone is enough to generate: it carries its tokenizer.
+        checkpoint["gm"] = self.extra
 
     def forward(self, tokens: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         return self.model(tokens, state)

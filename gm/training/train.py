@@ -13,6 +13,8 @@ from omegaconf import DictConfig, OmegaConf
 from gm.data.datamodule import TextDataModule
 from gm.data.tokenizer import describe
 from gm.errors import UserError
+from gm.export import write_bundle
+from gm.loading import find_checkpoint, load_checkpoint
 from gm.training.task import LanguageModelTask
 
 
@@ -54,6 +56,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         scheduler=_plain(cfg.scheduler),
         tokenizer=describe(tokenizer),
         carry_state=bool(cfg.data.carry_state),
+        seq_len=int(cfg.data.seq_len),
+        extra={
+            "tokenizer": tokenizer.to_state(),
+            "corpus": {"path": str(datamodule.corpus.path), "sha256": datamodule.corpus.sha256},
+        },
     )
 
     trainer: L.Trainer = instantiate(
@@ -64,4 +71,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
 
     metrics_path = run_dir / "metrics.json"
-    return json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    if trainer.is_global_zero and (run_dir / "checkpoints").is_dir():
+        export(run_dir, metrics)
+    return metrics
+
+
+def export(run_dir: Path, metrics: dict[str, Any]) -> Path:
+    """Write the run's best checkpoint as a bundle into ``<run>/export``."""
+    summary = {k: metrics.get(k) for k in ("best", "epochs", "steps", "parameters")}
+    return write_bundle(load_checkpoint(find_checkpoint(run_dir)), run_dir / "export", summary)

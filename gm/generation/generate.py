@@ -1,0 +1,86 @@
+"""Generating tokens in the three inference modes of the study.
+
+| mode       | state                                        | cost per new token |
+| ---------- | -------------------------------------------- | ------------------ |
+| stateful   | carried from the prompt through every token  | one step           |
+| chunk      | none; recompute over the last ``T`` tokens   | ``T`` steps        |
+| stateless  | reset before every token (the study's bug)   | one step           |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from gm.errors import UserError
+from gm.generation.sampling import SamplingOptions, sample_next
+
+MODES = ("stateful", "chunk", "stateless")
+
+
+@torch.inference_mode()
+def generate(
+    model: nn.Module,
+    prompt: list[int],
+    max_new_tokens: int,
+    mode: str = "stateful",
+    options: SamplingOptions | None = None,
+    generator: torch.Generator | None = None,
+    window: int = 128,
+    on_token: Callable[[int], None] | None = None,
+    on_logits: Callable[[Tensor], None] | None = None,
+) -> list[int]:
+    """Continue ``prompt`` by ``max_new_tokens`` tokens; return the new tokens.
+
+    ``on_token`` sees each token as it is chosen (for streaming); ``on_logits`` sees the
+    logits each choice was made from (for tests and analysis).
+    """
+    if mode not in MODES:
+        raise UserError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if not prompt:
+        raise UserError("the prompt is empty; give at least one character the model knows")
+    if max_new_tokens < 0:
+        raise UserError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+    if window < 1:
+        raise UserError(f"the chunk window must be positive, got {window}")
+    options = options or SamplingOptions()
+    generator = generator or torch.Generator()
+    device = next(model.parameters()).device
+    tokens = list(prompt)
+
+    def step_input(ids: list[int]) -> Tensor:
+        return torch.tensor([ids], dtype=torch.long, device=device)
+
+    state = None
+    if mode == "stateful":
+        # State: built once from the whole prompt in one forward call.
+        logits, state = model(step_input(tokens), None)
+    elif mode == "chunk":
+        logits, _ = model(step_input(tokens[-window:]), None)
+    else:
+        logits, _ = model(step_input(tokens[-1:]), None)
+
+    new: list[int] = []
+    for i in range(max_new_tokens):
+        last = logits[:, -1]
+        if on_logits is not None:
+            on_logits(last)
+        token = int(sample_next(last, options, generator))
+        new.append(token)
+        tokens.append(token)
+        if on_token is not None:
+            on_token(token)
+        if i == max_new_tokens - 1:
+            break  # the next logits would never be used
+        if mode == "stateful":
+            # State: carried; only the new token is fed.
+            logits, state = model(step_input([token]), state)
+        elif mode == "chunk":
+            # State: none carried; the last `window` tokens are recomputed from zeros.
+            logits, _ = model(step_input(tokens[-window:]), None)
+        else:
+            # State: reset before every token; the model sees only the last one.
+            logits, _ = model(step_input([token]), None)
+    return new

@@ -1,0 +1,145 @@
+"""One `generate.py` call: load a trained model, sample in the asked mode, print."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from gm.data.corpus import read_corpus
+from gm.data.datamodule import split_text
+from gm.errors import UserError
+from gm.generation.generate import MODES, generate
+from gm.generation.sampling import SamplingOptions
+from gm.generation.stats import text_stats, words
+from gm.loading import TrainedModel, load_trained
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto`` is CUDA when available, else CPU; anything else must be available."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise UserError(f"device={name} is not a device name (try cpu, cuda, auto)") from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device={name} asked for CUDA but this machine has none; use device=cpu")
+    return device
+
+
+def encode_prompt(trained: TrainedModel, prompt: str, on_unknown: str) -> list[int]:
+    """Prompt ids; characters the tokenizer never saw are an error or, on request, dropped."""
+    if on_unknown not in ("error", "skip"):
+        raise UserError(f"on_unknown must be error or skip, got {on_unknown!r}")
+    missing = trained.tokenizer.unknown(prompt)
+    if missing and on_unknown == "error":
+        raise UserError(
+            f"the prompt has characters this model never saw: {''.join(missing)!r}; "
+            "remove them or pass on_unknown=skip"
+        )
+    if missing:
+        prompt = "".join(c for c in prompt if c not in set(missing))
+    ids = trained.tokenizer.encode(prompt)
+    if not ids:
+        raise UserError("the prompt is empty after dropping unknown characters")
+    return ids
+
+
+def training_vocabulary(trained: TrainedModel, corpus: str | None) -> set[str] | None:
+    """Words of the training split, for the known-word share; None when the text is unknown."""
+    path = corpus or trained.corpus.get("path")
+    if not path or not Path(path).is_file():
+        return None
+    text = read_corpus(path)
+    expected = trained.corpus.get("sha256")
+    if corpus is None and expected and text.sha256 != expected:
+        return None  # the file changed since training: its words are not the training words
+    return set(words(split_text(text.text)[0]))
+
+
+def _check(cfg: DictConfig) -> None:
+    if OmegaConf.is_missing(cfg, "ckpt") or cfg.ckpt is None:
+        raise UserError("pass ckpt= a run directory, a .ckpt file or an exported bundle")
+    mode = cfg.mode
+    if mode not in (*MODES, "compare"):
+        raise UserError(f"mode must be one of {', '.join((*MODES, 'compare'))}, got {mode!r}")
+    for key in ("max_new_tokens", "num_samples"):
+        if not isinstance(cfg[key], int) or cfg[key] < (1 if key == "num_samples" else 0):
+            raise UserError(
+                f"{key} must be a {'positive' if key == 'num_samples' else 'non-negative'}"
+                f" integer, got {cfg[key]!r}"
+            )
+
+
+def run(cfg: DictConfig, out: TextIO = sys.stdout) -> list[dict[str, Any]]:
+    """Generate as ``cfg`` says, streaming text to ``out``; return one record per sample."""
+    _check(cfg)
+    options = SamplingOptions(cfg.temperature, cfg.top_k, cfg.top_p)
+    device = pick_device(cfg.device)
+    trained = load_trained(cfg.ckpt)
+    options.check(trained.tokenizer.vocab_size)
+    prompt = encode_prompt(trained, cfg.prompt, cfg.on_unknown)
+    model = trained.model.to(device)
+    window = int(cfg.window or trained.seq_len)
+    modes = MODES if cfg.mode == "compare" else (cfg.mode,)
+    vocabulary = training_vocabulary(trained, cfg.corpus) if cfg.mode == "compare" else None
+
+    records = []
+    for sample in range(cfg.num_samples):
+        for mode in modes:
+            if len(modes) > 1 or cfg.num_samples > 1:
+                title = f"sample {sample + 1}, " if cfg.num_samples > 1 else ""
+                out.write(f"\n===== {title}{mode} =====\n")
+            # The generator is seeded after loading, per sample: same seed, same text,
+            # and in `compare` every mode draws from the same random stream.
+            generator = torch.Generator().manual_seed(int(cfg.seed) + sample)
+            out.write(cfg.prompt)
+            out.flush()
+            start = time.perf_counter()
+            new = generate(
+                model,
+                prompt,
+                cfg.max_new_tokens,
+                mode,
+                options,
+                generator,
+                window=window,
+                on_token=lambda t: _write(out, trained, t),
+            )
+            seconds = time.perf_counter() - start
+            text = trained.tokenizer.decode(new)
+            record = {
+                "sample": sample,
+                "mode": mode,
+                "tokens": new,
+                "text": text,
+                "tokens_per_s": len(new) / seconds if seconds > 0 else float("inf"),
+            }
+            if cfg.mode == "compare":
+                record.update(text_stats(text, vocabulary))
+                out.write("\n" + _format_stats(record) + "\n")
+            records.append(record)
+    out.write("\n")
+    return records
+
+
+def _write(out: TextIO, trained: TrainedModel, token: int) -> None:
+    """Stream one token's text as soon as it is chosen."""
+    out.write(trained.tokenizer.decode([token]))
+    out.flush()
+
+
+def _format_stats(r: dict[str, Any]) -> str:
+    known = (
+        "n/a (training text not found)" if r["known_words"] is None else f"{r['known_words']:.1%}"
+    )
+    return (
+        f"[{r['mode']}] {len(r['tokens'])} tokens at {r['tokens_per_s']:,.0f} tokens/s · "
+        f"distinct-2 {r['distinct_2']:.3f} · distinct-3 {r['distinct_3']:.3f} · "
+        f"longest repeat {r['longest_repeat']} chars · words from the training text {known}"
+    )

@@ -1,0 +1,55 @@
+"""Bundles: round trip to identical logits, checksums enforced, nothing overwritten."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from gm.errors import UserError
+from gm.export import read_bundle, write_bundle
+from gm.loading import find_checkpoint, load_checkpoint, load_trained
+from tests.conftest import run_script
+
+
+def test_round_trip_gives_identical_logits(trained_run: Path, tmp_path: Path) -> None:
+    original = load_checkpoint(find_checkpoint(trained_run))
+    bundle = read_bundle(write_bundle(original, tmp_path / "bundle"))
+    tokens = torch.randint(0, original.tokenizer.vocab_size, (2, 50))
+    with torch.no_grad():
+        assert torch.equal(original.model(tokens)[0], bundle.model(tokens)[0])
+    assert bundle.tokenizer.fingerprint == original.tokenizer.fingerprint
+    assert bundle.seq_len == original.seq_len and bundle.spec == original.spec
+
+
+def test_training_exports_a_bundle_of_the_best_checkpoint(trained_run: Path) -> None:
+    bundle = load_trained(trained_run / "export")
+    best = load_checkpoint(find_checkpoint(trained_run))
+    for (k, a), (_, b) in zip(
+        bundle.model.state_dict().items(), best.model.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), k
+    assert bundle.training["best"]["val/loss"] > 0
+
+
+def test_tampered_bundle_is_refused(trained_run: Path, tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle"
+    shutil.copytree(trained_run / "export", bundle)
+    data = bytearray((bundle / "model.safetensors").read_bytes())
+    data[-1] ^= 0xFF
+    (bundle / "model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(UserError, match="does not match its checksum"):
+        read_bundle(bundle)
+
+
+def test_export_cli_makes_a_bundle_and_never_overwrites(trained_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "shared"
+    proc = run_script("gm.export", str(trained_run), str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert load_trained(out).tokenizer.vocab_size > 0
+    before = (out / "SHA256SUMS").read_bytes()
+    proc = run_script("gm.export", str(trained_run), str(out))
+    assert proc.returncode == 2 and "not empty" in proc.stderr and "Traceback" not in proc.stderr
+    assert (out / "SHA256SUMS").read_bytes() == before
