@@ -79,3 +79,19 @@ def test_astra_alpha_learns_on_the_real_corpus(tmp_path: Path, shakespeare: Path
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["steps"] == 150
     assert metrics["final"]["val/loss"] < 2.2
+
+
+def test_scribe_alpha_two_batch_fit(tmp_path: Path, text_file: Path):
+    run = tmp_path / "run"
+    proc = run_train(
+        run, "model=scribe_alpha", f"data.path={text_file}", "data.vocab_size=290", *FAST_TRAIN
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["data"]["tokenizer"] == "sentencepiece"
+    assert metrics["data"]["vocab_size"] == 290
+    assert metrics["data"]["chars_per_token"] > 1
+    final = metrics["final"]
+    # bpc is per character, loss per token: for subwords bpc < loss / ln 2.
+    assert final["val/bpc"] < final["val/loss"] / 0.6931
+    assert (run / "tokenizer.model").is_file() and (run / "export" / "tokenizer.model").is_file()

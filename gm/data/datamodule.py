@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from gm.data.corpus import Corpus, resolve_corpus
+from gm.data.spm_tokenizer import SentencePieceTokenizer
 from gm.data.streams import RandomWindows, StreamBatches
 from gm.data.tokenizer import CharTokenizer, Tokenizer
 from gm.errors import UserError
@@ -25,16 +26,20 @@ def split_text(text: str, train_fraction: float = TRAIN_FRACTION) -> tuple[str, 
     return text[:n], text[n:]
 
 
-def build_tokenizer(kind: str, corpus: Corpus, train_text: str, **options: Any) -> Tokenizer:
-    """The tokenizer a data config names, built from the corpus."""
+def build_tokenizer(
+    kind: str, corpus: Corpus, train_text: str, cache_dir: Path, **options: Any
+) -> Tokenizer:
+    """The tokenizer a data config names: characters of the whole corpus, or SentencePiece
+    trained on the training split only (the validation text must stay unseen)."""
     if kind == "char":
+        if options:
+            raise UserError(f"data.tokenizer=char takes no options, got {sorted(options)}")
         return CharTokenizer.from_text(corpus.text)
     if kind == "sentencepiece":
-        raise UserError(
-            "data=shakespeare_spm (the Scribe models) needs the SentencePiece tokenizer, "
-            "which is not built yet; train a character model (model=astra_alpha) for now"
+        return SentencePieceTokenizer.train(
+            train_text, cache_dir=cache_dir, corpus_sha256=corpus.sha256, **options
         )
-    raise UserError(f"unknown tokenizer {kind!r}; use data.tokenizer=char")
+    raise UserError(f"unknown tokenizer {kind!r}; use data.tokenizer=char or sentencepiece")
 
 
 def cached_ids(text: str, tokenizer: Tokenizer, cache: Path | None) -> Tensor:
@@ -92,17 +97,29 @@ class TextDataModule(L.LightningDataModule):
             return self.tokenizer
         self.corpus = resolve_corpus(self.path, self.data_dir)
         train_text, val_text = split_text(self.corpus.text)
+        cache_dir = self.data_dir / "cache"
         self.tokenizer = build_tokenizer(
-            self.tokenizer_kind, self.corpus, train_text, **self.tokenizer_options
+            self.tokenizer_kind, self.corpus, train_text, cache_dir, **self.tokenizer_options
         )
         key = f"{self.corpus.sha256[:16]}-{self.tokenizer.kind}-{self.tokenizer.fingerprint}"
-        cache_dir = self.data_dir / "cache"
         self.train_ids = cached_ids(train_text, self.tokenizer, cache_dir / f"{key}-train.npy")
         self.val_ids = cached_ids(val_text, self.tokenizer, cache_dir / f"{key}-val.npy")
         # Fail now, with a sentence, if either split is too short for one batch.
         self.val_batches()
         self.train_dataloader()
         return self.tokenizer
+
+    def stats(self) -> dict[str, Any]:
+        """Split sizes in tokens and characters, and characters per token of the validation."""
+        _, val_text = split_text(self.corpus.text)
+        return {
+            "tokenizer": self.tokenizer.kind,
+            "vocab_size": self.tokenizer.vocab_size,
+            "train_tokens": int(self.train_ids.numel()),
+            "val_tokens": int(self.val_ids.numel()),
+            "val_chars": len(val_text),
+            "chars_per_token": len(val_text) / max(1, self.val_ids.numel()),
+        }
 
     def setup(self, stage: str) -> None:
         self.prepare()

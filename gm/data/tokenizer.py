@@ -116,20 +116,25 @@ class CharTokenizer:
             raise UserError(f"{path} is not a character tokenizer file") from e
 
 
-TOKENIZERS: dict[str, type] = {"char": CharTokenizer}
+def _tokenizers() -> dict[str, type]:
+    from gm.data.spm_tokenizer import SentencePieceTokenizer
+
+    return {"char": CharTokenizer, "sentencepiece": SentencePieceTokenizer}
 
 
 def tokenizer_from_state(state: dict[str, Any]) -> Tokenizer:
     """Rebuild a tokenizer from ``Tokenizer.to_state()`` (as stored in checkpoints)."""
     kind = state.get("kind") if isinstance(state, dict) else None
-    if kind not in TOKENIZERS:
+    tokenizers = _tokenizers()
+    if kind not in tokenizers:
         raise UserError(f"unknown tokenizer kind {kind!r} in the saved model")
-    return TOKENIZERS[kind].from_state(state)
+    return tokenizers[kind].from_state(state)
 
 
 def load_tokenizer(path: Path) -> Tokenizer:
     """Read a tokenizer file written by ``Tokenizer.save``."""
     path = Path(path)
-    if path.suffix == ".json":
-        return CharTokenizer.load(path)
+    for cls in _tokenizers().values():
+        if path.name == cls.filename:
+            return cls.load(path)
     raise UserError(f"{path} is not a tokenizer file gm knows")

@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gm.data.corpus import read_corpus
 from gm.data.datamodule import split_text
+from gm.data.tokenizer import Tokenizer
 from gm.errors import UserError
 from gm.generation.generate import MODES, generate
 from gm.generation.sampling import SamplingOptions
@@ -100,6 +101,7 @@ def run(cfg: DictConfig, out: TextIO = sys.stdout) -> list[dict[str, Any]]:
             generator = torch.Generator().manual_seed(int(cfg.seed) + sample)
             out.write(cfg.prompt)
             out.flush()
+            stream = _Stream(out, trained.tokenizer)
             start = time.perf_counter()
             new = generate(
                 model,
@@ -109,9 +111,10 @@ def run(cfg: DictConfig, out: TextIO = sys.stdout) -> list[dict[str, Any]]:
                 options,
                 generator,
                 window=window,
-                on_token=lambda t: _write(out, trained, t),
+                on_token=stream.write,
             )
             seconds = time.perf_counter() - start
+            stream.flush()
             text = trained.tokenizer.decode(new)
             record = {
                 "sample": sample,
@@ -128,10 +131,28 @@ def run(cfg: DictConfig, out: TextIO = sys.stdout) -> list[dict[str, Any]]:
     return records
 
 
-def _write(out: TextIO, trained: TrainedModel, token: int) -> None:
-    """Stream one token's text as soon as it is chosen."""
-    out.write(trained.tokenizer.decode([token]))
-    out.flush()
+class _Stream:
+    """Writes each token's text as soon as it is complete. A character split into byte
+    pieces (SentencePiece byte fallback) waits until its last byte arrives."""
+
+    def __init__(self, out: TextIO, tokenizer: Tokenizer) -> None:
+        self.out, self.tokenizer = out, tokenizer
+        self.pending: list[int] = []
+
+    def write(self, token: int) -> None:
+        self.pending.append(token)
+        text = self.tokenizer.decode(self.pending)
+        if text.endswith("\ufffd") and len(self.pending) < 4:  # a UTF-8 character has <= 4 bytes
+            return
+        self.out.write(text)
+        self.out.flush()
+        self.pending.clear()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.out.write(self.tokenizer.decode(self.pending))
+            self.pending.clear()
+        self.out.flush()
 
 
 def _format_stats(r: dict[str, Any]) -> str:

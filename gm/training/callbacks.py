@@ -92,10 +92,22 @@ class MetricsJSON(L.Callback):
         if not self.best or val[self.monitor] < self.best[self.monitor]:
             self.best, self.best_epoch = val, trainer.current_epoch
 
-    @rank_zero_only
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         ckpt = trainer.checkpoint_callback
+        self.write(
+            trainer,
+            pl_module,
+            best=getattr(ckpt, "best_model_path", "") or None,
+            last=getattr(ckpt, "last_model_path", "") or None,
+        )
+
+    @rank_zero_only
+    def write(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, best: str | None, last: str | None
+    ) -> None:
+        """Write ``metrics.json`` now (the end of fit, or of a counting pass)."""
         throughput = next((c for c in trainer.callbacks if isinstance(c, TokensPerSecond)), None)
+        model = getattr(pl_module, "model", pl_module)
         payload = {
             "final": self.history[-1] if self.history else {},
             "best": {"epoch": self.best_epoch, **self.best},
@@ -103,17 +115,19 @@ class MetricsJSON(L.Callback):
             "epochs": trainer.current_epoch,
             "steps": trainer.global_step,
             "wall_time_s": round(time.perf_counter() - self._t0, 2),
-            "train_tokens_per_s": round(throughput.mean, 1) if throughput else None,
+            "train_tokens_per_s": round(throughput.mean, 1)
+            if throughput and throughput.mean
+            else None,
             "parameters": sum(p.numel() for p in pl_module.parameters() if p.requires_grad),
             "model": dict(pl_module.hparams.get("model", {})),
+            "data": trainer.datamodule.stats() if hasattr(trainer.datamodule, "stats") else {},
             "tokenizer": {
                 k: v
                 for k, v in pl_module.hparams.get("tokenizer", {}).items()
                 if k != "char_lengths"
             },
-            "checkpoints": {
-                "best": getattr(ckpt, "best_model_path", "") or None,
-                "last": getattr(ckpt, "last_model_path", "") or None,
-            },
+            "checkpoints": {"best": best or last, "last": last},
         }
+        if hasattr(model, "num_ngrams"):
+            payload["ngrams"] = model.num_ngrams
         write_json_atomic(self.path, payload)

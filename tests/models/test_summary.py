@@ -37,3 +37,18 @@ def test_readme_table_is_the_generated_one(conf_dir) -> None:
     from tests.conftest import ROOT
 
     assert model_table(conf_dir) in (ROOT / "README.md").read_text()
+
+
+@pytest.mark.parametrize("name", ["scribe_alpha", "scribe_beta", "scribe_gamma"])
+def test_scribe_counts_with_the_real_trained_tokenizer(name: str, conf_dir, shakespeare, tmp_path):
+    from omegaconf import OmegaConf
+
+    from gm.data.datamodule import TextDataModule
+    from gm.models import build_model
+
+    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+        cfg = compose("train", overrides=[f"model={name}", f"data.path={shakespeare}"])
+    data = OmegaConf.to_container(cfg.data)
+    tok = TextDataModule(data_dir=tmp_path, **data).prepare()
+    model = build_model(OmegaConf.to_container(cfg.model), vocab_size=tok.vocab_size)
+    assert parameter_count(model) == STUDY[name][1]

@@ -1,0 +1,183 @@
+"""SentencePiece subwords, trained on the training split and cached.
+
+Options that make the round trip exact on any text: identity normalisation, no extra
+whitespace removal and no dummy prefix (runs of spaces survive), newline as a
+user-defined piece (SentencePiece otherwise treats it as a sentence break),
+``character_coverage=1.0`` and byte fallback (a character never seen in training
+becomes its UTF-8 bytes instead of ``<unk>``). One trainer thread keeps the
+vocabulary reproducible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import sentencepiece as spm
+
+from gm.errors import UserError
+
+FIXED_OPTIONS: dict[str, Any] = {
+    "character_coverage": 1.0,
+    "normalization_rule_name": "identity",
+    "remove_extra_whitespaces": False,
+    "add_dummy_prefix": False,
+    "user_defined_symbols": ["\n"],
+    "allow_whitespace_only_pieces": True,
+    "split_digits": False,
+    "unk_id": 0,
+    "bos_id": -1,
+    "eos_id": -1,
+    "pad_id": -1,
+    "num_threads": 1,
+    "max_sentence_length": 1 << 16,
+    "input_sentence_size": 0,
+    "shuffle_input_sentence": False,
+    "seed_sentencepiece_size": 1_000_000,
+}
+MODEL_TYPES = ("unigram", "bpe")
+_TOO_LARGE = re.compile(r"value <= (\d+)")
+_TOO_SMALL = re.compile(r"smaller than required_chars\. \d+ vs (\d+)")
+
+
+class SentencePieceTokenizer:
+    """A SentencePiece model held as its serialised bytes."""
+
+    kind = "sentencepiece"
+    filename = "tokenizer.model"
+
+    def __init__(self, model_proto: bytes) -> None:
+        self.model_proto = bytes(model_proto)
+        self.sp = spm.SentencePieceProcessor(model_proto=self.model_proto)
+        self._lengths = [self._piece_chars(i) for i in range(self.sp.get_piece_size())]
+
+    @classmethod
+    def train(
+        cls,
+        text: str,
+        vocab_size: int = 1000,
+        model_type: str = "unigram",
+        byte_fallback: bool = True,
+        cache_dir: Path | None = None,
+        corpus_sha256: str = "",
+    ) -> SentencePieceTokenizer:
+        """Train on ``text`` (the training split), or reuse the cached model for the same
+        corpus, options and sentencepiece version."""
+        if model_type not in MODEL_TYPES:
+            raise UserError(f"data.model_type must be one of {MODEL_TYPES}, got {model_type!r}")
+        if vocab_size < 2:
+            raise UserError(f"data.vocab_size must be at least 2, got {vocab_size}")
+        options = FIXED_OPTIONS | {
+            "vocab_size": int(vocab_size),
+            "model_type": model_type,
+            "byte_fallback": bool(byte_fallback),
+        }
+        key = hashlib.sha256(
+            json.dumps([corpus_sha256, options, spm.__version__], sort_keys=True).encode()
+        ).hexdigest()[:16]
+        cached = Path(cache_dir) / f"spm-{key}.model" if cache_dir is not None else None
+        if cached is not None and cached.is_file():
+            return cls(cached.read_bytes())
+        if cached is not None and os.environ.get("LOCAL_RANK", "0") != "0":
+            return cls(_wait_for(cached))  # under DDP only rank 0 trains
+        model = io.BytesIO()
+        try:
+            spm.SentencePieceTrainer.train(
+                sentence_iterator=iter(text.splitlines(keepends=True)),
+                model_writer=model,
+                minloglevel=2,
+                **options,
+            )
+        except RuntimeError as e:
+            match = _TOO_LARGE.search(str(e))
+            if match:
+                raise UserError(
+                    f"data.vocab_size={vocab_size} is too large for this corpus; "
+                    f"the largest that works is {match.group(1)}"
+                ) from e
+            match = _TOO_SMALL.search(str(e))
+            if match:
+                raise UserError(
+                    f"data.vocab_size={vocab_size} is too small to hold every character of "
+                    f"this corpus; it needs at least {match.group(1)}"
+                ) from e
+            raise UserError(f"SentencePiece could not train on this corpus: {e}") from e
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(model.getvalue())
+            os.replace(tmp, cached)
+        return cls(model.getvalue())
+
+    def _piece_chars(self, i: int) -> int:
+        if self.sp.is_control(i) or self.sp.is_unknown(i):
+            return 0
+        if self.sp.is_byte(i):
+            # <0xNN>: a UTF-8 lead byte starts a character, a continuation byte does not.
+            byte = int(self.sp.id_to_piece(i)[3:5], 16)
+            return 0 if byte & 0xC0 == 0x80 else 1
+        return len(self.sp.decode([i]))
+
+    @property
+    def vocab_size(self) -> int:
+        return self.sp.get_piece_size()
+
+    @property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(self.model_proto).hexdigest()[:16]
+
+    @property
+    def byte_fallback(self) -> bool:
+        return any(self.sp.is_byte(i) for i in range(self.vocab_size))
+
+    def unknown(self, text: str) -> list[str]:
+        if self.byte_fallback:
+            return []
+        unk = self.sp.unk_id()
+        return list(dict.fromkeys(c for c in text if unk in self.sp.encode(c)))
+
+    def encode(self, text: str) -> list[int]:
+        missing = self.unknown(text)
+        if missing:
+            raise UserError(f"text has characters the tokenizer never saw: {missing!r}")
+        return self.sp.encode(text)
+
+    def decode(self, ids: list[int]) -> str:
+        return self.sp.decode(list(ids))
+
+    def char_lengths(self) -> list[int]:
+        return list(self._lengths)
+
+    def to_state(self) -> dict[str, Any]:
+        return {"kind": self.kind, "model": self.model_proto}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> SentencePieceTokenizer:
+        return cls(state["model"])
+
+    def save(self, directory: Path) -> Path:
+        path = Path(directory) / self.filename
+        path.write_bytes(self.model_proto)
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> SentencePieceTokenizer:
+        try:
+            return cls(Path(path).read_bytes())
+        except (OSError, RuntimeError) as e:
+            raise UserError(f"{path} is not a SentencePiece model") from e
+
+
+def _wait_for(path: Path, timeout: float = 600.0) -> bytes:
+    deadline = time.monotonic() + timeout
+    while not path.is_file():
+        if time.monotonic() > deadline:
+            raise UserError(f"timed out waiting for rank 0 to write {path}")
+        time.sleep(0.5)
+    return path.read_bytes()
