@@ -95,3 +95,24 @@ def test_scribe_alpha_two_batch_fit(tmp_path: Path, text_file: Path):
     # bpc is per character, loss per token: for subwords bpc < loss / ln 2.
     assert final["val/bpc"] < final["val/loss"] / 0.6931
     assert (run / "tokenizer.model").is_file() and (run / "export" / "tokenizer.model").is_file()
+
+
+@pytest.mark.parametrize("model", ["ngram", "mlp", "rnn"])
+def test_every_family_trains_exports_and_generates(tmp_path: Path, text_file: Path, model: str):
+    from gm.generation import generate
+    from gm.loading import load_trained
+
+    run = tmp_path / "run"
+    proc = run_train(run, f"model={model}", f"data.path={text_file}", *FAST_TRAIN)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert 0 < metrics["final"]["val/loss"] < 10
+    assert metrics["final"]["val/loss"] <= metrics["final"]["val/loss_stateless"] + 1e-4
+    if model == "ngram":  # one counting pass instead of optimizer steps
+        assert metrics["steps"] == 0 and metrics["ngrams"] > 0 and metrics["parameters"] == 0
+    else:
+        assert metrics["steps"] == 2 and metrics["parameters"] > 0
+    for source in (run, run / "export"):
+        trained = load_trained(source)
+        new = generate(trained.model, trained.tokenizer.encode("to be"), 20)
+        assert len(new) == 20

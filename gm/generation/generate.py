@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import torch
@@ -47,7 +48,8 @@ def generate(
         raise UserError(f"the chunk window must be positive, got {window}")
     options = options or SamplingOptions()
     generator = generator or torch.Generator()
-    device = next(model.parameters()).device
+    # Count-based models have buffers and no parameters.
+    device = next(itertools.chain(model.parameters(), model.buffers())).device
     tokens = list(prompt)
 
     def step_input(ids: list[int]) -> Tensor:

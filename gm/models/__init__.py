@@ -8,6 +8,8 @@ from typing import Any
 from torch import nn
 
 from gm.errors import UserError
+from gm.models.mlp_lm import BengioMLP
+from gm.models.ngram import KneserNeyLM
 from gm.models.recurrent_lm import RecurrentLM
 
 # The classes a config (or a checkpoint's saved config) may name. Building through this
@@ -15,6 +17,8 @@ from gm.models.recurrent_lm import RecurrentLM
 # and call an arbitrary ``_target_``.
 MODEL_CLASSES: dict[str, type[nn.Module]] = {
     "gm.models.RecurrentLM": RecurrentLM,
+    "gm.models.BengioMLP": BengioMLP,
+    "gm.models.KneserNeyLM": KneserNeyLM,
 }
 
 
@@ -30,4 +34,4 @@ def build_model(spec: Mapping[str, Any], **overrides: Any) -> nn.Module:
         raise UserError(f"cannot build {target.rsplit('.', 1)[-1]}: {e}") from e
 
 
-__all__ = ["MODEL_CLASSES", "RecurrentLM", "build_model"]
+__all__ = ["MODEL_CLASSES", "BengioMLP", "KneserNeyLM", "RecurrentLM", "build_model"]

@@ -30,7 +30,7 @@ def model_names(conf_dir: Path = CONF_DIR) -> list[str]:
 
 
 def model_table(conf_dir: Path = CONF_DIR) -> str:
-    """Markdown table of every model config: architecture, parameters and fp32 MiB."""
+    """Markdown table of the recurrent model configs: architecture, parameters, fp32 MiB."""
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
@@ -38,6 +38,8 @@ def model_table(conf_dir: Path = CONF_DIR) -> str:
     with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
         for name in model_names(conf_dir):
             cfg = compose("train", overrides=[f"model={name}"])
+            if cfg.model._target_ != "gm.models.RecurrentLM":
+                continue
             vocab = STUDY_VOCAB[cfg.data.tokenizer]
             m = cfg.model
             model = instantiate(m, vocab_size=vocab)

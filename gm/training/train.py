@@ -15,6 +15,7 @@ from gm.data.tokenizer import describe
 from gm.errors import UserError
 from gm.export import write_bundle
 from gm.loading import find_checkpoint, load_checkpoint
+from gm.training.callbacks import MetricsJSON
 from gm.training.task import LanguageModelTask
 
 
@@ -68,13 +69,31 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         callbacks=_instantiate_group(cfg.get("callbacks")),
         logger=_instantiate_group(cfg.get("logger")) or False,
     )
-    trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    if getattr(task.model, "count_based", False):
+        count(task, trainer, datamodule, run_dir)
+    else:
+        trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
 
     metrics_path = run_dir / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     if trainer.is_global_zero and (run_dir / "checkpoints").is_dir():
         export(run_dir, metrics)
     return metrics
+
+
+def count(
+    task: LanguageModelTask, trainer: L.Trainer, datamodule: TextDataModule, run_dir: Path
+) -> None:
+    """Train a count-based model: one counting pass over the training ids replaces the
+    optimisation loop; then one validation, one checkpoint and ``metrics.json``."""
+    datamodule.setup("fit")
+    task.model.fit(datamodule.train_ids)
+    trainer.validate(task, datamodule=datamodule, verbose=False)
+    path = run_dir / "checkpoints" / "last.ckpt"
+    trainer.save_checkpoint(path)
+    for callback in trainer.callbacks:
+        if isinstance(callback, MetricsJSON):
+            callback.write(trainer, task, best=str(path), last=str(path))
 
 
 def export(run_dir: Path, metrics: dict[str, Any]) -> Path:
