@@ -68,6 +68,8 @@ def write_bundle(trained: TrainedModel, out_dir: str | Path, training: dict | No
                 "fingerprint": trained.tokenizer.fingerprint,
             },
             "seq_len": trained.seq_len,
+            "name": trained.name,
+            "carry_state": trained.carry_state,
             "corpus": trained.corpus,
             "training": training if training is not None else trained.training,
         }
@@ -130,6 +132,8 @@ def read_bundle(directory: str | Path) -> TrainedModel:
         seq_len=int(config.get("seq_len") or 128),
         source=directory,
         corpus=dict(config.get("corpus") or {}),
+        name=str(config.get("name") or ""),
+        carry_state=config.get("carry_state"),
         training=dict(config.get("training") or {}),
     )
 

@@ -32,6 +32,8 @@ class TrainedModel:
     seq_len: int  # the training chunk length: the window of the `chunk` mode
     source: Path
     corpus: dict[str, Any] = field(default_factory=dict)  # path and sha256 of the training text
+    name: str = ""  # the model config it was trained from (e.g. astra_alpha), when known
+    carry_state: bool | None = None  # the training regime: carried state or windows
     training: dict[str, Any] = field(default_factory=dict)  # summary of the run that made it
 
 
@@ -83,6 +85,8 @@ def load_checkpoint(path: Path) -> TrainedModel:
         seq_len=int(hparams.get("seq_len") or 128),
         source=path,
         corpus=dict(extra.get("corpus") or {}),
+        name=str(extra.get("model_name") or ""),
+        carry_state=hparams.get("carry_state"),
         training={"epoch": ckpt.get("epoch"), "global_step": ckpt.get("global_step")},
     )
 

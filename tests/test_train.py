@@ -21,6 +21,8 @@ def test_two_batch_fit_writes_metrics_events_and_checkpoints(tmp_path: Path, tex
         assert metrics["final"][key] > 0
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
     assert (run / "tokenizer.json").is_file()
+    curves = json.loads((run / "loss_by_position.json").read_text())["curves"]
+    assert len(curves["chunk"]) == 16 + 1 and (run / "loss_by_position.png").is_file()
     last = Path(metrics["checkpoints"]["last"])
     assert last.is_file() and Path(metrics["checkpoints"]["best"]).is_file()
     # Hyperparameters are plain containers: the checkpoint loads without unpickling code.

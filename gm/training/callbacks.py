@@ -131,3 +131,27 @@ class MetricsJSON(L.Callback):
         if hasattr(model, "num_ngrams"):
             payload["ngrams"] = model.num_ngrams
         write_json_atomic(self.path, payload)
+
+
+class LossByPosition(L.Callback):
+    """After every validation: the loss-by-position curves of the three modes as
+    ``loss_by_position.json`` and ``.png`` in the run directory and a TensorBoard figure."""
+
+    def __init__(self, directory: str | os.PathLike) -> None:
+        self.directory = Path(directory)
+
+    @rank_zero_only
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        curves = getattr(pl_module, "loss_by_position", None)
+        if trainer.sanity_checking or not curves or len(next(iter(curves.values()))) < 2:
+            return
+        from gm.figures import loss_by_position_figure, save
+
+        payload = {"epoch": trainer.current_epoch, "step": trainer.global_step, "curves": curves}
+        write_json_atomic(self.directory / "loss_by_position.json", payload)
+        title = f"Loss by position, epoch {trainer.current_epoch}"
+        for logger in trainer.loggers:
+            if hasattr(logger.experiment, "add_figure"):  # TensorBoard
+                fig = loss_by_position_figure(curves, title)
+                logger.experiment.add_figure("val/loss_by_position", fig, trainer.global_step)
+        save(loss_by_position_figure(curves, title), self.directory / "loss_by_position.png")

@@ -15,22 +15,34 @@ from torchmetrics import Metric
 
 
 class LanguageModelMetrics(Metric):
-    """Accumulates nats, tokens and characters; computes loss, ppl and bpc."""
+    """Accumulates nats, tokens and characters, and with ``seq_len`` the loss at each
+    position of a chunk; computes loss, ppl, bpc and the loss by position."""
 
     full_state_update = False
     higher_is_better = False
 
-    def __init__(self) -> None:
+    def __init__(self, seq_len: int = 0) -> None:
         super().__init__()
         self.add_state("nats", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("tokens", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
         self.add_state("chars", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state(
+            "position_nats", torch.zeros(seq_len, dtype=torch.float64), dist_reduce_fx="sum"
+        )
+        self.add_state(
+            "position_tokens", torch.zeros(seq_len, dtype=torch.long), dist_reduce_fx="sum"
+        )
 
-    def update(self, nats: Tensor, tokens: int | Tensor, chars: int | Tensor) -> None:
-        """Add a batch: ``nats`` summed over its targets, their count and their characters."""
-        self.nats += nats.detach().double()
-        self.tokens += torch.as_tensor(tokens, device=self.tokens.device)
+    def update(self, nll: Tensor, chars: int | Tensor) -> None:
+        """Add a batch: per-token losses ``[B, T]`` (or their sum) and the characters the
+        targets decode to."""
+        nll = nll.detach().double()
+        self.nats += nll.sum()
+        self.tokens += nll.numel()
         self.chars += torch.as_tensor(chars, device=self.chars.device)
+        if nll.dim() == 2 and nll.shape[1] == self.position_nats.numel():
+            self.position_nats += nll.sum(0)
+            self.position_tokens += nll.shape[0]
 
     def compute(self) -> dict[str, Tensor]:
         """``loss`` nats/token, ``ppl`` = exp(loss), ``bpc`` = nats / (characters · ln 2)."""
@@ -40,3 +52,9 @@ class LanguageModelMetrics(Metric):
             "ppl": torch.exp(loss).float(),
             "bpc": (self.nats / (self.chars.clamp(min=1) * math.log(2))).float(),
         }
+
+    def loss_by_position(self) -> list[float]:
+        """Mean loss at each position 0..T-1 of a chunk, then the overall mean: T+1 values."""
+        by_position = self.position_nats / self.position_tokens.clamp(min=1)
+        mean = self.nats / self.tokens.clamp(min=1)
+        return [*by_position.tolist(), float(mean)]

@@ -16,13 +16,11 @@ from hydra.utils import instantiate
 from torch import Tensor
 from torch.nn import functional as F
 
+from gm.evaluation import MODES, mode_nll
 from gm.models import build_model
 from gm.nn.state import State, detach_state
 from gm.training.metrics import LanguageModelMetrics
 from gm.training.schedule import warmup_cosine
-
-# Validation modes (DESIGN.md): the metric suffix each logs under.
-MODES = {"stateful": "", "chunk": "_chunk", "stateless": "_stateless"}
 
 
 class LanguageModelTask(L.LightningModule):
@@ -47,7 +45,12 @@ class LanguageModelTask(L.LightningModule):
         self.carry_state = carry_state
         char_lengths = torch.tensor(tokenizer["char_lengths"], dtype=torch.long)
         self.register_buffer("char_lengths", char_lengths, persistent=False)
-        self.val_metrics = torch.nn.ModuleDict({m: LanguageModelMetrics() for m in MODES})
+        self.val_metrics = torch.nn.ModuleDict(
+            {m: LanguageModelMetrics(seq_len or 0) for m in MODES}
+        )
+        # Mean validation loss at each position of a chunk (+ the mean), per mode; set
+        # by every validation and read by the LossByPosition callback.
+        self.loss_by_position: dict[str, list[float]] = {}
         self.train_state: State | None = None
         self.val_state: State | None = None
 
@@ -57,12 +60,6 @@ class LanguageModelTask(L.LightningModule):
 
     def forward(self, tokens: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         return self.model(tokens, state)
-
-    def _nats(self, logits: Tensor, targets: Tensor) -> Tensor:
-        """Summed cross-entropy in nats (float32 even under mixed precision)."""
-        return F.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), reduction="sum"
-        )
 
     # --- training -------------------------------------------------------------------
 
@@ -79,7 +76,7 @@ class LanguageModelTask(L.LightningModule):
             # State: keep the values for the next batch, cut the graph at the chunk
             # boundary (truncated BPTT).
             self.train_state = detach_state(state)
-        loss = self._nats(logits, y) / y.numel()
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True)
         return loss
 
@@ -97,24 +94,23 @@ class LanguageModelTask(L.LightningModule):
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, y = batch
         chars = self.char_lengths[y].sum()
-        # stateful: State carried across the validation streams, as in training.
-        logits, self.val_state = self(x, self.val_state)
-        self.val_metrics["stateful"].update(self._nats(logits, y), y.numel(), chars)
-        # chunk: State reset at every chunk of T tokens.
-        logits, _ = self(x, None)
-        self.val_metrics["chunk"].update(self._nats(logits, y), y.numel(), chars)
-        # stateless: State reset before every token; each position sees only itself.
-        logits, _ = self(x.reshape(-1, 1), None)
-        self.val_metrics["stateless"].update(self._nats(logits, y), y.numel(), chars)
+        for mode, metric in self.val_metrics.items():
+            # State: only the stateful mode carries it, across the validation streams.
+            nll, state = mode_nll(self.model, x, y, mode, self.val_state)
+            if mode == "stateful":
+                self.val_state = state
+            metric.update(nll, chars)
 
     def on_validation_epoch_end(self) -> None:
-        for mode, suffix in MODES.items():
-            values = self.val_metrics[mode].compute()
-            self.val_metrics[mode].reset()
-            for name, value in values.items():
+        self.loss_by_position = {}
+        for mode, metric in self.val_metrics.items():
+            suffix = "" if mode == "stateful" else f"_{mode}"
+            for name, value in metric.compute().items():
                 # val/loss is the stateful loss; the other modes carry a suffix.
                 key = f"val/{name}{suffix}"
-                self.log(key, value, prog_bar=(key in ("val/loss", "val/bpc")), sync_dist=False)
+                self.log(key, value, prog_bar=key in ("val/loss", "val/bpc"))
+            self.loss_by_position[mode] = metric.loss_by_position()
+            metric.reset()
 
     # --- optimisation ---------------------------------------------------------------
 

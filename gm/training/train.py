@@ -61,6 +61,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         extra={
             "tokenizer": tokenizer.to_state(),
             "corpus": {"path": str(datamodule.corpus.path), "sha256": datamodule.corpus.sha256},
+            "model_name": model_name(),
         },
     )
 
@@ -79,6 +80,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if trainer.is_global_zero and (run_dir / "checkpoints").is_dir():
         export(run_dir, metrics)
     return metrics
+
+
+def model_name() -> str:
+    """The ``model=`` choice of this Hydra run (e.g. ``astra_alpha``), or "" outside Hydra."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return ""
+    return str(HydraConfig.get().runtime.choices.get("model") or "")
 
 
 def count(

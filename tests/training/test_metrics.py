@@ -14,8 +14,8 @@ from gm.training.schedule import warmup_cosine
 
 def test_loss_ppl_bpc_from_sums() -> None:
     m = LanguageModelMetrics()
-    m.update(torch.tensor(10.0), 5, 5)
-    m.update(torch.tensor(30.0), 15, 45)  # a subword batch: 3 characters per token
+    m.update(torch.full((1, 5), 2.0), 5)
+    m.update(torch.full((3, 5), 2.0), 45)  # a subword batch: 3 characters per token
     out = m.compute()
     assert out["loss"].item() == pytest.approx(40 / 20)
     assert out["ppl"].item() == pytest.approx(math.exp(2.0), rel=1e-6)
@@ -25,8 +25,14 @@ def test_loss_ppl_bpc_from_sums() -> None:
 def test_large_losses_do_not_overflow() -> None:
     m = LanguageModelMetrics()
     for _ in range(1000):
-        m.update(torch.tensor(5000.0), 1000, 1000)
+        m.update(torch.full((10, 100), 5.0), 1000)
     assert math.isfinite(m.compute()["ppl"].item())
+
+
+def test_loss_by_position() -> None:
+    m = LanguageModelMetrics(seq_len=3)
+    m.update(torch.tensor([[3.0, 2.0, 1.0], [5.0, 2.0, 1.0]]), 6)
+    assert m.loss_by_position() == pytest.approx([4.0, 2.0, 1.0, 14 / 6])
 
 
 def test_warmup_then_cosine() -> None:

@@ -1,0 +1,70 @@
+"""Evaluation in the study's three inference modes.
+
+Every mode scores the same targets with the same weights; only what the model is
+allowed to remember differs:
+
+| mode       | state                                              |
+| ---------- | -------------------------------------------------- |
+| stateful   | carried across the whole validation stream         |
+| chunk      | reset at the start of every chunk of ``T`` tokens   |
+| stateless  | reset before every token: the model sees one token |
+
+The validation step of training and ``gm.study`` both score through ``mode_nll``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from gm.nn.state import State
+from gm.training.metrics import LanguageModelMetrics
+
+MODES = ("stateful", "chunk", "stateless")
+
+
+def mode_nll(
+    model: nn.Module, x: Tensor, y: Tensor, mode: str, state: State | None = None
+) -> tuple[Tensor, State | None]:
+    """Per-token negative log-likelihood ``[B, T]`` of ``y`` given ``x`` in ``mode``.
+
+    Returns the state to pass with the next chunk of the same streams (stateful mode
+    only; the other modes return None).
+    """
+    if mode == "stateful":
+        # State: continues from the previous chunk of the same streams.
+        logits, state = model(x, state)
+    elif mode == "chunk":
+        # State: reset at every chunk.
+        logits, state = model(x, None)[0], None
+    elif mode == "stateless":
+        # State: reset before every token; each position is its own length-1 sequence.
+        logits, state = model(x.reshape(-1, 1), None)[0].view(*x.shape, -1), None
+    else:
+        raise ValueError(f"unknown mode {mode!r}; choose one of {MODES}")
+    nll = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), reduction="none")
+    return nll.view_as(y), state
+
+
+@torch.inference_mode()
+def evaluate(
+    model: nn.Module,
+    batches: Iterable[tuple[Tensor, Tensor]],
+    char_lengths: Tensor,
+    seq_len: int,
+    modes: Iterable[str] = MODES,
+) -> dict[str, LanguageModelMetrics]:
+    """Score contiguous stream batches in every mode; one metrics object per mode."""
+    device = next(iter([*model.parameters(), *model.buffers()])).device
+    metrics = {m: LanguageModelMetrics(seq_len).to(device) for m in modes}
+    states: dict[str, State | None] = dict.fromkeys(metrics)
+    char_lengths = char_lengths.to(device)
+    for x, y in batches:
+        x, y = x.to(device), y.to(device)
+        for mode, metric in metrics.items():
+            nll, states[mode] = mode_nll(model, x, y, mode, states[mode])
+            metric.update(nll, char_lengths[y].sum())
+    return metrics

@@ -1,0 +1,44 @@
+"""`python -m gm.study` evaluates finished runs and writes its report."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from tests.conftest import FAST_TRAIN, run_script, run_train
+
+
+def test_study_of_two_runs_writes_report_and_figures(trained_run: Path, tmp_path: Path):
+    corpus = trained_run.parent / "corpus.txt"
+    windowed = tmp_path / "windowed"
+    proc = run_train(windowed, f"data.path={corpus}", *FAST_TRAIN, "data.carry_state=false")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # A sweep folder stands for the runs inside it.
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    shutil.copytree(windowed, sweep / "0")
+    out = tmp_path / "study"
+    proc = run_script(
+        "gm.study",
+        f"runs=[{trained_run},{sweep}]",
+        "samples.max_new_tokens=40",
+        f"hydra.run.dir={out}",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = (out / "study.md").read_text()
+    assert "carried" in report and "windowed" in report and "stateless" in report
+    assert (out / "bpc_by_mode.png").stat().st_size > 0
+    assert len(list(out.glob("loss_by_position_*.png"))) == 2
+    runs = json.loads((out / "study.json").read_text())["runs"]
+    assert [r["carry_state"] for r in runs] == [True, False]
+    for r in runs:
+        assert set(r["scores"]) == {"stateful", "chunk", "stateless"}
+        assert len(r["curves"]["chunk"]) == r["seq_len"] + 1
+
+
+def test_study_without_runs_is_one_sentence(tmp_path: Path):
+    proc = run_script("gm.study", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 2 and "pass runs=" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_script("gm.study", f"runs=[{tmp_path / 'nope'}]", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 2 and "does not exist" in proc.stderr
