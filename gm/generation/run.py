@@ -126,6 +126,11 @@ def run(cfg: DictConfig, out: TextIO = sys.stdout) -> list[dict[str, Any]]:
             if cfg.mode == "compare":
                 record.update(text_stats(text, vocabulary))
                 out.write("\n" + _format_stats(record) + "\n")
+            else:  # speed on stderr, so stdout stays the text alone
+                print(
+                    f"\n[{mode}: {len(new)} tokens, {record['tokens_per_s']:,.0f} tokens/s]",
+                    file=sys.stderr,
+                )
             records.append(record)
     out.write("\n")
     return records

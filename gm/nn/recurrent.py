@@ -1,11 +1,14 @@
-"""The time loop shared by every hand-written recurrent layer.
+"""The layer shared by every hand-written recurrent cell.
 
 A layer owns ``weight_ih`` (all gates' input weights, stacked), ``weight_hh`` and
-``bias``; a subclass supplies ``step`` — the cell's pointwise gate math for one
-time step — and ``initial_state``. ``forward`` projects the input for all ``T``
-steps in one matmul, splits the result once with ``unbind`` (indexing ``gx[:, t]``
-inside the loop would make the backward pass O(T²)) and runs ``T`` steps of one
-hidden matmul each.
+``bias``. ``forward`` projects the input for all ``T`` steps in one matmul; the cell's
+``recurrence`` then runs the time loop, one hidden matmul plus the gate math per step.
+
+Each cell writes its recurrence as a ``torch.autograd.Function`` with a hand-written
+backward through time (BPTT): the reverse loop does one matmul per step for the
+gradient flowing to the previous state, and the weight gradient over all ``T`` steps
+is one large matmul afterwards — what cuDNN does, instead of autograd's ``T`` small
+ones. Activations are kept only when a gradient will be asked for.
 """
 
 from __future__ import annotations
@@ -48,8 +51,8 @@ class RecurrentLayer(nn.Module):
         """Zero state at the start of a stream."""
         return torch.zeros(batch, self.hidden_size, dtype=like.dtype, device=like.device)
 
-    def step(self, gx: Tensor, state: State) -> tuple[Tensor, State]:
-        """One time step: ``gx`` is this step's input projection ``[B, gates*H]``."""
+    def recurrence(self, gx: Tensor, state: State) -> tuple[Tensor, State]:
+        """The time loop: ``gx [T, B, gates*H]`` from ``state`` -> outputs ``[T, B, H]``."""
         raise NotImplementedError
 
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
@@ -57,13 +60,15 @@ class RecurrentLayer(nn.Module):
         if state is None:
             # State: a new stream starts from zeros.
             state = self.initial_state(x.shape[0], x)
-        gx = F.linear(x, self.weight_ih, self.input_bias())
-        outputs = []
-        for gx_t in gx.unbind(1):
-            # State: carried from step t to step t+1 inside the chunk.
-            h, state = self.step(gx_t, state)
-            outputs.append(h)
-        return torch.stack(outputs, 1), state
+        # Time-major inside the layer: each step reads one contiguous [B, gates*H] block.
+        gx = F.linear(x.transpose(0, 1), self.weight_ih, self.input_bias())
+        out, state = self.recurrence(gx, state)
+        return out.transpose(0, 1), state
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}"
+
+
+def needs_grad(*tensors: Tensor) -> bool:
+    """Whether a backward pass through these inputs is possible (so activations are kept)."""
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)

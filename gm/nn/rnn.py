@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
-from gm.nn.recurrent import RecurrentLayer
+from gm.nn.recurrent import RecurrentLayer, needs_grad
 
 
 class ElmanLayer(RecurrentLayer):
@@ -13,6 +15,34 @@ class ElmanLayer(RecurrentLayer):
 
     gates = 1
 
-    def step(self, gx: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
-        h = torch.tanh(torch.addmm(gx, h, self.weight_hh.t()))
-        return h, h
+    def recurrence(self, gx: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
+        out = ElmanRecurrence.apply(gx, h, self.weight_hh, needs_grad(gx, h, self.weight_hh))
+        # State: the last output is the state carried to the next chunk.
+        return out, out[-1]
+
+
+class ElmanRecurrence(torch.autograd.Function):
+    """The Elman time loop with its backward through time written out."""
+
+    @staticmethod
+    def forward(ctx: Any, gx: Tensor, h0: Tensor, w_hh: Tensor, keep: bool) -> Tensor:
+        out = torch.empty_like(gx)
+        h, w_t = h0, w_hh.t()
+        for t in range(gx.shape[0]):
+            # State: h_t from h_{t−1}, written straight into the output.
+            h = torch.tanh(torch.addmm(gx[t], h, w_t), out=out[t])
+        if keep:
+            ctx.save_for_backward(h0, w_hh, out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, d_out: Tensor) -> tuple[Tensor, Tensor, Tensor, None]:
+        h0, w_hh, out = ctx.saved_tensors
+        d_a = torch.empty_like(out)
+        dh = torch.zeros_like(h0)
+        for t in range(out.shape[0] - 1, -1, -1):
+            torch.mul(dh + d_out[t], 1 - out[t] * out[t], out=d_a[t])
+            dh = torch.mm(d_a[t], w_hh)
+        h_prev_all = torch.cat([h0.unsqueeze(0), out[:-1]])
+        d_w = d_a.flatten(0, 1).t().mm(h_prev_all.flatten(0, 1))  # one matmul for all steps
+        return d_a, dh, d_w, None

@@ -1,22 +1,25 @@
-"""Batch-1 generation speed: stateful vs chunk, as the generated text grows.
+"""Batch-1 generation speed: stateful vs chunk recompute, as the generated text grows.
 
-    python benchmarks/generation_speed.py [--models astra_alpha astra_gamma] [--lengths 500 2000]
+    python benchmarks/generation.py [--models astra_alpha astra_gamma] [--lengths 100 1000 5000]
 
 Speed does not depend on the weights, so the models are freshly initialised from their
-configs (vocabulary 65). Prints a Markdown table of tokens/s.
+configs (the study's vocabulary). Prints a Markdown table of tokens/s.
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
+import sys
 import time
+from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from gm.config import CONF_DIR
+if __package__ in (None, ""):  # run as a script: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import machine, model_config
 from gm.generation import SamplingOptions, generate
 from gm.models import build_model
 
@@ -31,18 +34,17 @@ def tokens_per_s(model: torch.nn.Module, mode: str, n: int, window: int) -> floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", nargs="+", default=["astra_alpha", "astra_gamma"])
-    parser.add_argument("--lengths", nargs="+", type=int, default=[500, 2000])
+    parser.add_argument("--lengths", nargs="+", type=int, default=[100, 1000, 5000])
     parser.add_argument("--modes", nargs="+", default=["stateful", "chunk"])
     parser.add_argument("--window", type=int, default=128)
     args = parser.parse_args()
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor()}")
+    print(f"{machine()}; batch 1, one-token prompt, chunk window {args.window}\n")
     print("| model | mode | " + " | ".join(f"{n} tokens" for n in args.lengths) + " |")
     print("| --- | --- | " + " | ".join("---:" for _ in args.lengths) + " |")
     for name in args.models:
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            cfg = compose("train", overrides=[f"model={name}"])
-        model = build_model(OmegaConf.to_container(cfg.model), vocab_size=65).eval()
+        cfg, vocab = model_config(name)
+        model = build_model(OmegaConf.to_container(cfg.model), vocab_size=vocab).eval()
         generate(model, [0], 20, "stateful")  # warm-up
         for mode in args.modes:
             speeds = [tokens_per_s(model, mode, n, args.window) for n in args.lengths]
