@@ -17,10 +17,17 @@ def project_root() -> str:
     return str(Path.cwd())
 
 
+def first_set(*values: object) -> object:
+    """The first argument that is not null (``${gm_first:${resume},default}``)."""
+    return next((v for v in values if v not in (None, "", "null")), None)
+
+
 def register_resolvers() -> None:
-    """Make ``${gm_root:}`` available to configs (idempotent)."""
+    """Make ``${gm_root:}`` and ``${gm_first:...}`` available to configs (idempotent)."""
     if not OmegaConf.has_resolver("gm_root"):
         OmegaConf.register_new_resolver("gm_root", project_root)
+    if not OmegaConf.has_resolver("gm_first"):
+        OmegaConf.register_new_resolver("gm_first", first_set)
 
 
 register_resolvers()

@@ -35,6 +35,8 @@ class StreamBatches:
             )
         self.streams = as_streams(ids.long(), batch_size)
         self.seq_len = seq_len
+        self.position = 0  # batches handed out in the current pass (saved for resumes)
+        self._resume_at = 0
         # Each chunk needs T inputs plus one more token for the last target.
         self.num_batches = max(0, (self.streams.shape[1] - 1) // seq_len)
         if self.num_batches == 0:
@@ -56,8 +58,18 @@ class StreamBatches:
         return chunk[:, :-1], chunk[:, 1:]
 
     def __iter__(self) -> Iterator[Batch]:
-        for k in range(self.num_batches):
+        start, self._resume_at = self._resume_at, 0
+        for k in range(start, self.num_batches):
+            self.position = k + 1
             yield self[k]
+
+    def state_dict(self) -> dict[str, int]:
+        return {"position": self.position}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        # Saved at the end of an epoch, the position means "start the next one afresh".
+        position = int(state["position"])
+        self._resume_at = self.position = position if position < self.num_batches else 0
 
 
 class RandomWindows:

@@ -11,6 +11,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 
 
@@ -21,6 +22,19 @@ def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)
+
+
+class Checkpoint(ModelCheckpoint):
+    """Lightning's ModelCheckpoint that also saves last.ckpt every ``every_n_train_steps``
+    while still saving best and last at every validation (Lightning alone makes the two
+    triggers mutually exclusive)."""
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if self._every_n_train_steps and not self._should_skip_saving_checkpoint(trainer):
+            candidates = self._monitor_candidates(trainer)
+            self._save_topk_checkpoint(trainer, candidates)
+            self._save_last_checkpoint(trainer, candidates)
 
 
 class TokensPerSecond(L.Callback):
@@ -81,6 +95,14 @@ class MetricsJSON(L.Callback):
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._t0 = time.perf_counter()
+
+    def state_dict(self) -> dict[str, Any]:
+        # Kept in checkpoints, so a resumed run reports its whole history.
+        return {"best": self.best, "best_epoch": self.best_epoch, "history": self.history}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.best_epoch = dict(state["best"]), state["best_epoch"]
+        self.history = [dict(h) for h in state["history"]]
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking:

@@ -16,10 +16,12 @@ from hydra.utils import instantiate
 from torch import Tensor
 from torch.nn import functional as F
 
+from gm.errors import UserError
 from gm.evaluation import MODES, mode_nll
 from gm.models import build_model
-from gm.nn.state import State, detach_state
+from gm.nn.state import State, detach_state, state_to
 from gm.training.metrics import LanguageModelMetrics
+from gm.training.rng import rng_state, set_rng_state
 from gm.training.schedule import warmup_cosine
 
 
@@ -53,10 +55,30 @@ class LanguageModelTask(L.LightningModule):
         self.loss_by_position: dict[str, list[float]] = {}
         self.train_state: State | None = None
         self.val_state: State | None = None
+        self._resume_rng: dict[str, Any] | None = None
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # A checkpoint alone is enough to generate: it carries its tokenizer.
-        checkpoint["gm"] = self.extra
+        # A checkpoint alone is enough to generate: it carries its tokenizer. For an exact
+        # resume it also carries the training state and every random generator.
+        checkpoint["gm"] = self.extra | {
+            "train_state": state_to(self.train_state, "cpu"),
+            "rng": rng_state(),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        saved = checkpoint.get("gm") or {}
+        # State: a resumed run continues the streams from the state it was saved with;
+        # it moves to the model's device at the next training step.
+        self.train_state = saved.get("train_state")
+        self._resume_rng = saved.get("rng")
+
+    def on_train_start(self) -> None:
+        # State: a restored training state joins the model on its device.
+        self.train_state = state_to(self.train_state, self.device)
+        # Restored here, after Lightning's own set-up, right before the next step draws.
+        if self._resume_rng is not None:
+            set_rng_state(self._resume_rng)
+            self._resume_rng = None
 
     def forward(self, tokens: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         return self.model(tokens, state)
@@ -77,13 +99,25 @@ class LanguageModelTask(L.LightningModule):
             # boundary (truncated BPTT).
             self.train_state = detach_state(state)
         loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
+        if not torch.isfinite(loss):
+            self._stop(f"the training loss is {loss.item()}")
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True)
         return loss
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         grads = [p.grad for p in self.parameters() if p.grad is not None]
         if grads:  # before the Trainer clips, so the curve shows what clipping acts on
-            self.log("train/grad_norm", torch.nn.utils.get_total_norm(grads), on_step=True)
+            norm = torch.nn.utils.get_total_norm(grads)
+            if not torch.isfinite(norm):
+                self._stop(f"the gradient norm is {norm.item()}")
+            self.log("train/grad_norm", norm, on_step=True)
+
+    def _stop(self, what: str) -> None:
+        """NaN guard: end the run before a non-finite value reaches the weights."""
+        raise UserError(
+            f"stopped at step {self.global_step}: {what}; the last good checkpoint is kept "
+            "(lower optimizer.lr, or debug with trainer.detect_anomaly=true)"
+        )
 
     # --- validation -----------------------------------------------------------------
 
@@ -114,12 +148,27 @@ class LanguageModelTask(L.LightningModule):
 
     # --- optimisation ---------------------------------------------------------------
 
+    def _total_steps(self) -> int:
+        """Optimizer steps in the whole fit, for the schedule.
+
+        Not ``trainer.estimated_stepping_batches``: it sets the training loader up before a
+        resumed checkpoint is restored, and Lightning then never restores the loader's
+        position, so a run resumed mid-epoch would repeat the epoch's first batches.
+        """
+        trainer = self.trainer
+        if trainer.max_steps > 0:
+            return trainer.max_steps
+        batches = len(trainer.datamodule.train_dataloader())
+        limit = trainer.limit_train_batches
+        batches = min(batches, limit) if isinstance(limit, int) else int(batches * limit)
+        return max(1, batches // trainer.accumulate_grad_batches * (trainer.max_epochs or 1))
+
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer = instantiate(self.hparams.optimizer)(self.parameters())
         sched = self.hparams.scheduler
         scheduler = warmup_cosine(
             optimizer,
-            total_steps=max(1, int(self.trainer.estimated_stepping_batches)),
+            total_steps=self._total_steps(),
             warmup_steps=int(sched.get("warmup_steps", 0)),
             min_lr_ratio=float(sched.get("min_lr_ratio", 0.0)),
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from gm.data.datamodule import TextDataModule
 from gm.data.tokenizer import describe
 from gm.errors import UserError
-from gm.export import write_bundle
+from gm.export import is_bundle, write_bundle
 from gm.loading import find_checkpoint, load_checkpoint
 from gm.training.callbacks import MetricsJSON
 from gm.training.task import LanguageModelTask
@@ -32,9 +33,7 @@ def _instantiate_group(group: DictConfig | None) -> list[Any]:
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train the model ``cfg`` describes; return the contents of the run's ``metrics.json``."""
-    ckpt_path = cfg.get("ckpt_path")
-    if ckpt_path is not None and not Path(ckpt_path).is_file():
-        raise UserError(f"ckpt_path={ckpt_path} is not a checkpoint file")
+    ckpt_path = resume_checkpoint(cfg)
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
 
@@ -82,6 +81,24 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     return metrics
 
 
+def resume_checkpoint(cfg: DictConfig) -> str | None:
+    """The checkpoint to continue from: ``resume=RUN_DIR``'s last one or ``ckpt_path``.
+
+    Asking to resume where there is nothing to resume is an error, never a fresh start.
+    """
+    if cfg.get("resume"):
+        if cfg.get("ckpt_path"):
+            raise UserError("give resume=RUN_DIR or ckpt_path=FILE, not both")
+        last = Path(cfg.resume) / "checkpoints" / "last.ckpt"
+        if not last.is_file():
+            raise UserError(f"resume={cfg.resume} has no checkpoints/last.ckpt to continue from")
+        return str(last)
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path is not None and not Path(ckpt_path).is_file():
+        raise UserError(f"ckpt_path={ckpt_path} is not a checkpoint file")
+    return ckpt_path
+
+
 def model_name() -> str:
     """The ``model=`` choice of this Hydra run (e.g. ``astra_alpha``), or "" outside Hydra."""
     from hydra.core.hydra_config import HydraConfig
@@ -109,4 +126,6 @@ def count(
 def export(run_dir: Path, metrics: dict[str, Any]) -> Path:
     """Write the run's best checkpoint as a bundle into ``<run>/export``."""
     summary = {k: metrics.get(k) for k in ("best", "epochs", "steps", "parameters")}
+    if is_bundle(run_dir / "export"):  # a resumed run replaces its own earlier bundle
+        shutil.rmtree(run_dir / "export")
     return write_bundle(load_checkpoint(find_checkpoint(run_dir)), run_dir / "export", summary)

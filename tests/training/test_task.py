@@ -143,3 +143,28 @@ def test_validation_reports_three_modes(tmp_path, text_file):
         loss, bpc = logged[f"val/loss{mode}"], logged[f"val/bpc{mode}"]
         assert bpc.item() == pytest.approx(loss.item() / torch.log(torch.tensor(2.0)).item())
     assert "train/grad_norm" in logged
+
+
+class Poison(L.Callback):
+    """Turns the weights into NaN after the second step."""
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if batch_idx == 1:
+            with torch.no_grad():
+                pl_module.model.embedding.weight.fill_(float("nan"))
+
+
+def test_nan_guard_stops_with_one_sentence(tmp_path, text_file):
+    from gm.errors import UserError
+
+    with pytest.raises(UserError, match=r"stopped at step 2: the training loss is nan") as e:
+        _fit(
+            tmp_path,
+            text_file,
+            lr=1e-2,
+            callbacks=[Poison()],
+            limit_train_batches=6,
+            num_sanity_val_steps=0,
+            limit_val_batches=1,
+        )
+    assert "\n" not in str(e.value)

@@ -1,0 +1,75 @@
+"""A run killed with SIGKILL and resumed ends exactly where an uninterrupted run ends."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from tests.conftest import ROOT, run_train
+
+# Small enough for seconds, long enough to be killed part-way; dropout makes the RNG matter.
+ARGS = [
+    "model=rnn",
+    "model.emb_dim=16",
+    "model.hidden_dim=64",
+    "model.dropout=0.3",
+    "data.batch_size=4",
+    "data.seq_len=16",
+    "trainer.max_epochs=2",
+    "trainer.limit_val_batches=2",
+    "trainer.num_sanity_val_steps=0",
+    "callbacks.checkpoint.every_n_train_steps=5",
+    "~callbacks.progress_bar",
+]
+
+
+def final_weights(run: Path) -> dict[str, torch.Tensor]:
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    return ckpt["state_dict"]
+
+
+def test_sigkill_then_resume_is_bit_identical(tmp_path: Path, text_file: Path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(text_file.read_text() * 3)
+    args = [f"data.path={corpus}", *ARGS]
+    whole = tmp_path / "whole"
+    proc = run_train(whole, *args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    killed = tmp_path / "killed"
+    cmd = [sys.executable, str(ROOT / "train.py"), f"hydra.run.dir={killed}", *args]
+    env = os.environ | {"GM_DATA_DIR": str(tmp_path / "data")}
+    child = subprocess.Popen(
+        cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    last = killed / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 120
+    while not last.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert child.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert not (killed / "metrics.json").exists()
+
+    proc = run_train(killed, f"resume={killed}", *args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    a, b = final_weights(whole), final_weights(killed)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    ma = json.loads((whole / "metrics.json").read_text())
+    mb = json.loads((killed / "metrics.json").read_text())
+    assert ma["steps"] == mb["steps"]
+    assert ma["final"] == mb["final"] and ma["history"] == mb["history"]
+
+
+def test_resume_without_a_checkpoint_is_refused(tmp_path: Path, text_file: Path):
+    proc = run_train(tmp_path / "run", f"data.path={text_file}", f"resume={tmp_path / 'empty'}")
+    assert proc.returncode == 2 and "no checkpoints/last.ckpt" in proc.stderr
