@@ -54,8 +54,10 @@ def find_checkpoint(run_dir: Path) -> Path:
     return candidates[-1]
 
 
-def _read_checkpoint(path: Path) -> dict[str, Any]:
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """A training checkpoint's contents; anything else (truncated, foreign) is a UserError."""
     try:
+        # weights_only: a checkpoint is data; nothing in it may run code.
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, zipfile.BadZipFile, EOFError, ValueError) as e:
         raise UserError(f"{path} is not a PyTorch checkpoint gm can load safely") from e
@@ -68,7 +70,7 @@ def _read_checkpoint(path: Path) -> dict[str, Any]:
 
 def load_checkpoint(path: Path) -> TrainedModel:
     """Load a Lightning checkpoint written by ``train.py``."""
-    ckpt = _read_checkpoint(path)
+    ckpt = read_checkpoint(path)
     hparams, extra = ckpt["hyper_parameters"], ckpt.get("gm") or {}
     if "model" not in hparams or "tokenizer" not in extra:
         raise UserError(f"{path} is not a gm training checkpoint (no model or tokenizer)")

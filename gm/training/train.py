@@ -33,8 +33,16 @@ def _instantiate_group(group: DictConfig | None) -> list[Any]:
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train the model ``cfg`` describes; return the contents of the run's ``metrics.json``."""
+    check_config(cfg)
     ckpt_path = resume_checkpoint(cfg)
     run_dir = Path(cfg.paths.output_dir)
+    if not cfg.get("resume") and (
+        (run_dir / "checkpoints").exists() or (run_dir / "metrics.json").exists()
+    ):
+        raise UserError(
+            f"{run_dir} already holds a training run; resume=RUN_DIR continues it, "
+            "or choose a new hydra.run.dir"
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
 
     datamodule = TextDataModule(data_dir=cfg.paths.data_dir, seed=cfg.seed, **_plain(cfg.data))
@@ -49,6 +57,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             f"{tokenizer.vocab_size} tokens; leave model.vocab_size unset"
         )
     model_cfg["vocab_size"] = tokenizer.vocab_size
+    if ckpt_path is not None:
+        check_compatible(ckpt_path, model_cfg, tokenizer.fingerprint)
     L.seed_everything(cfg.seed, workers=True)  # before the weights are initialised
     task = LanguageModelTask(
         model=model_cfg,
@@ -79,6 +89,44 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if trainer.is_global_zero and (run_dir / "checkpoints").is_dir():
         export(run_dir, metrics)
     return metrics
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Refuse values no run can use, each with one sentence."""
+    positive = {
+        "optimizer.lr": cfg.optimizer.get("lr"),
+        "data.batch_size": cfg.data.get("batch_size"),
+        "data.seq_len": cfg.data.get("seq_len"),
+    }
+    for key, value in positive.items():
+        if not isinstance(value, (int, float)) or value <= 0:
+            raise UserError(f"{key} must be a positive number, got {value!r}")
+    if cfg.optimizer.get("weight_decay", 0) < 0:
+        raise UserError(f"optimizer.weight_decay must be >= 0, got {cfg.optimizer.weight_decay}")
+    epochs, steps = cfg.trainer.get("max_epochs"), cfg.trainer.get("max_steps", -1)
+    if (epochs is None or epochs < 1) and (steps is None or steps <= 0):
+        raise UserError(
+            f"trainer.max_epochs must be at least 1 (or set trainer.max_steps), got {epochs}"
+        )
+
+
+def check_compatible(ckpt_path: str, model_cfg: dict[str, Any], fingerprint: str) -> None:
+    """A checkpoint to resume must hold this model, over this vocabulary."""
+    from gm.loading import read_checkpoint
+
+    ckpt = read_checkpoint(Path(ckpt_path))
+    saved = ckpt["hyper_parameters"]
+    if saved.get("tokenizer", {}).get("fingerprint") != fingerprint:
+        raise UserError(
+            f"{ckpt_path} was trained on another vocabulary; resume it with the data= "
+            "settings and corpus it was trained on"
+        )
+    if dict(saved.get("model", {})) != model_cfg:
+        raise UserError(
+            f"{ckpt_path} holds another model ({saved.get('model')}); resume it with the "
+            "model= and model.* settings it was trained with (see the run's "
+            ".hydra/overrides.yaml)"
+        )
 
 
 def resume_checkpoint(cfg: DictConfig) -> str | None:

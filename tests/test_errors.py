@@ -1,0 +1,163 @@
+"""The bad-input catalogue (docs/errors.md): one sentence, a non-zero exit, no traceback,
+and nothing on disk lost. One test per row; the ids match the table."""
+
+from __future__ import annotations
+
+import errno
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from gm.errors import UserError
+from gm.training.checkpoint_io import AtomicCheckpointIO
+from tests.conftest import FAST_TRAIN, ROOT, generated_text, run_train
+
+
+def one_sentence(proc, needle: str, code: int = 2) -> None:
+    assert proc.returncode == code, proc.stderr[-2000:]
+    assert needle in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    path = tmp_path / "corpus.txt"
+    path.write_text(generated_text(6000))
+    return path
+
+
+def bad_corpus(tmp_path: Path, kind: str) -> str:
+    if kind == "missing":
+        return str(tmp_path / "missing.txt")
+    if kind == "directory":
+        return str(tmp_path)
+    path = tmp_path / f"{kind}.txt"
+    content = {"empty": b"", "binary": b"\x89PNG\r\n\x1a\n\xff\xfe", "tiny": b"to be\n" * 20}
+    path.write_bytes(content[kind])
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "kind,needle",
+    [
+        ("missing", "does not exist"),
+        ("directory", "is not a file"),
+        ("empty", "is empty"),
+        ("binary", "is not UTF-8"),
+        ("tiny", "fewer than one batch needs"),
+    ],
+)
+def test_bad_corpus(tmp_path: Path, kind: str, needle: str) -> None:
+    proc = run_train(tmp_path / "run", f"data.path={bad_corpus(tmp_path, kind)}")
+    one_sentence(proc, needle)
+
+
+def test_validation_split_too_small(tmp_path: Path, corpus: Path) -> None:
+    proc = run_train(
+        tmp_path / "run", f"data.path={corpus}", "data.batch_size=16", "data.seq_len=64"
+    )
+    one_sentence(proc, "the validation split has")
+
+
+def test_unknown_model(tmp_path: Path, corpus: Path) -> None:
+    proc = run_train(tmp_path / "run", f"data.path={corpus}", "model=astra_delta")
+    one_sentence(proc, "Could not find 'model/astra_delta'", code=1)  # Hydra's own message
+
+
+@pytest.mark.parametrize(
+    "override,needle",
+    [
+        ("optimizer.lr=-1e-3", "optimizer.lr must be a positive number"),
+        ("optimizer.lr=0", "optimizer.lr must be a positive number"),
+        ("data.batch_size=0", "data.batch_size must be a positive number"),
+        ("data.seq_len=-5", "data.seq_len must be a positive number"),
+        ("trainer.max_epochs=0", "trainer.max_epochs must be at least 1"),
+    ],
+)
+def test_non_positive_settings(tmp_path: Path, corpus: Path, override: str, needle: str) -> None:
+    one_sentence(run_train(tmp_path / "run", f"data.path={corpus}", override), needle)
+
+
+def test_carried_state_with_shuffling(tmp_path: Path, corpus: Path) -> None:
+    proc = run_train(tmp_path / "run", f"data.path={corpus}", "data.shuffle=true")
+    one_sentence(proc, "would break the carried hidden state")
+
+
+@pytest.fixture
+def finished_run(tmp_path: Path, corpus: Path) -> Path:
+    run = tmp_path / "finished"
+    proc = run_train(run, f"data.path={corpus}", *FAST_TRAIN)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return run
+
+
+def test_resume_another_architecture(tmp_path: Path, corpus: Path, finished_run: Path) -> None:
+    proc = run_train(
+        finished_run,
+        f"data.path={corpus}",
+        *FAST_TRAIN,
+        f"resume={finished_run}",
+        "model.hidden_dim=32",
+    )
+    one_sentence(proc, "holds another model")
+
+
+def test_resume_another_vocabulary(tmp_path: Path, finished_run: Path) -> None:
+    other = tmp_path / "other.txt"
+    other.write_text(generated_text(6000).upper())
+    proc = run_train(finished_run, f"data.path={other}", *FAST_TRAIN, f"resume={finished_run}")
+    one_sentence(proc, "another vocabulary")
+
+
+def test_truncated_checkpoint(tmp_path: Path, corpus: Path, finished_run: Path) -> None:
+    last = finished_run / "checkpoints" / "last.ckpt"
+    broken = tmp_path / "broken.ckpt"
+    broken.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
+    proc = run_train(tmp_path / "run", f"data.path={corpus}", *FAST_TRAIN, f"ckpt_path={broken}")
+    one_sentence(proc, "is not a PyTorch checkpoint gm can load safely")
+
+
+def test_new_run_never_overwrites_an_old_one(corpus: Path, finished_run: Path) -> None:
+    before = (finished_run / "metrics.json").read_bytes()
+    proc = run_train(finished_run, f"data.path={corpus}", *FAST_TRAIN)
+    one_sentence(proc, "already holds a training run")
+    assert (finished_run / "metrics.json").read_bytes() == before
+
+
+def test_disk_full_while_saving_keeps_the_old_checkpoint(tmp_path: Path, monkeypatch) -> None:
+    io = AtomicCheckpointIO()
+    path = tmp_path / "last.ckpt"
+    io.save_checkpoint({"step": 1}, path)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(UserError, match=r"No space left on device.*previous checkpoint is intact"):
+        io.save_checkpoint({"step": 2}, path)
+    assert torch.load(path, weights_only=True) == {"step": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+def test_no_code_path_unpickles_user_files() -> None:
+    """Every torch.load in the package and entry points passes weights_only=True."""
+    sources = [*(ROOT / "gm").rglob("*.py"), ROOT / "train.py", ROOT / "generate.py"]
+    for path in sources:
+        text = path.read_text()
+        for i, chunk in enumerate(text.split("torch.load(")[1:]):
+            call = chunk.split(")")[0]
+            assert "weights_only=True" in call, f"{path.name}: torch.load #{i + 1} {call!r}"
+        assert "weights_only=False" not in text, path
+
+
+def test_same_seed_same_weights(tmp_path: Path, corpus: Path) -> None:
+    args = [f"data.path={corpus}", *FAST_TRAIN, "trainer.limit_train_batches=20", "model=rnn"]
+    runs = [tmp_path / "a", tmp_path / "b"]
+    for run in runs:
+        assert run_train(run, *args).returncode == 0
+    a, b = (torch.load(r / "checkpoints" / "last.ckpt", weights_only=True) for r in runs)
+    for key in a["state_dict"]:
+        assert torch.equal(a["state_dict"][key], b["state_dict"][key]), key
+    shutil.rmtree(tmp_path / "data", ignore_errors=True)
