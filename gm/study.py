@@ -8,6 +8,7 @@ folder stands for all the runs inside it. Nothing is trained.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,7 @@ def study_one(path: Path, cfg: DictConfig) -> dict[str, Any]:
         "label": run_label(path, trained),
         "name": trained.name or path.name,
         "carry_state": trained.carry_state,
+        "spec": trained.spec,
         "parameters": sum(p.numel() for p in trained.model.parameters()),
         "seq_len": trained.seq_len,
         "scores": scores,
@@ -99,13 +101,17 @@ def study_one(path: Path, cfg: DictConfig) -> dict[str, Any]:
 
 
 def regime_tables(results: list[dict[str, Any]]) -> list[str]:
-    """For each model trained in both regimes: training regime × inference mode, in bpc."""
+    """For each architecture trained in both regimes: training regime × inference mode,
+    in bpc."""
     lines: list[str] = []
-    names = sorted({r["name"] for r in results})
-    for name in names:
-        by_regime = {r["carry_state"]: r for r in results if r["name"] == name}
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in results:
+        groups.setdefault(json.dumps(r["spec"], sort_keys=True), []).append(r)
+    for runs in groups.values():
+        by_regime = {r["carry_state"]: r for r in runs}
         if {True, False} - by_regime.keys():
             continue
+        name = by_regime[True]["name"]
         lines += [
             f"\n**{name}**, `val/bpc` (training regime × inference mode):\n",
             "| trained with | " + " | ".join(MODES) + " |",
