@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from gm.nn.recurrent import RecurrentLayer, needs_grad
+from gm.nn.recurrent import RecurrentLayer, run_recurrence
 
 
 class GRULayer(RecurrentLayer):
@@ -37,7 +37,7 @@ class GRULayer(RecurrentLayer):
         return self.bias + F.pad(self.bias_hh, (0, self.hidden_size))
 
     def recurrence(self, gx: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
-        out = GRURecurrence.apply(gx, h, self.weight_hh, needs_grad(gx, h, self.weight_hh))
+        out = run_recurrence(GRURecurrence, gx, h, self.weight_hh)
         # State: the last output is the state carried to the next chunk.
         return out, out[-1]
 

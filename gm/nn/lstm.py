@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gm.nn.recurrent import RecurrentLayer, needs_grad
+from gm.nn.recurrent import RecurrentLayer, run_recurrence
 
 
 class LSTMLayer(RecurrentLayer):
@@ -36,8 +36,7 @@ class LSTMLayer(RecurrentLayer):
         self, gx: Tensor, state: tuple[Tensor, Tensor]
     ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         h0, c0 = state
-        keep = needs_grad(gx, h0, c0, self.weight_hh)
-        out, c = LSTMRecurrence.apply(gx, h0, c0, self.weight_hh, keep)
+        out, c = run_recurrence(LSTMRecurrence, gx, h0, c0, self.weight_hh)
         # State: (h, c) after the last step, carried to the next chunk.
         return out, (out[-1], c)
 

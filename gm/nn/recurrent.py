@@ -69,6 +69,10 @@ class RecurrentLayer(nn.Module):
         return f"{self.input_size}, {self.hidden_size}"
 
 
-def needs_grad(*tensors: Tensor) -> bool:
-    """Whether a backward pass through these inputs is possible (so activations are kept)."""
-    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+def run_recurrence(function: type[torch.autograd.Function], *inputs: Tensor):
+    """Run a recurrence ``Function``: through autograd, keeping activations, when a
+    gradient can be asked for; otherwise (validation, generation) its forward directly,
+    with no graph node to build — a step of generation then costs the loop alone."""
+    if torch.is_grad_enabled() and any(t.requires_grad for t in inputs):
+        return function.apply(*inputs, True)
+    return function.forward(None, *inputs, False)

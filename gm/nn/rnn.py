@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gm.nn.recurrent import RecurrentLayer, needs_grad
+from gm.nn.recurrent import RecurrentLayer, run_recurrence
 
 
 class ElmanLayer(RecurrentLayer):
@@ -16,7 +16,7 @@ class ElmanLayer(RecurrentLayer):
     gates = 1
 
     def recurrence(self, gx: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
-        out = ElmanRecurrence.apply(gx, h, self.weight_hh, needs_grad(gx, h, self.weight_hh))
+        out = run_recurrence(ElmanRecurrence, gx, h, self.weight_hh)
         # State: the last output is the state carried to the next chunk.
         return out, out[-1]
 

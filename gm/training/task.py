@@ -67,8 +67,8 @@ class LanguageModelTask(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         saved = checkpoint.get("gm") or {}
-        # State: a resumed run continues the streams from the state it was saved with;
-        # it moves to the model's device at the next training step.
+        # State: a resumed run continues the streams from the state it was saved with
+        # (moved to the model's device in on_train_start).
         self.train_state = saved.get("train_state")
         self._resume_rng = saved.get("rng")
 
