@@ -161,3 +161,19 @@ def test_same_seed_same_weights(tmp_path: Path, corpus: Path) -> None:
     for key in a["state_dict"]:
         assert torch.equal(a["state_dict"][key], b["state_dict"][key]), key
     shutil.rmtree(tmp_path / "data", ignore_errors=True)
+
+
+def test_kill_during_a_checkpoint_write_leaves_the_old_one_loadable(tmp_path, monkeypatch):
+    """Until the final rename the target is untouched; a kill before it changes nothing."""
+    io = AtomicCheckpointIO()
+    path = tmp_path / "last.ckpt"
+    io.save_checkpoint({"step": 1}, path)
+
+    def killed(src, dst):
+        Path(src).write_bytes(Path(src).read_bytes()[:20])  # a half-written new file...
+        raise KeyboardInterrupt  # ...and the process dies before the rename
+
+    monkeypatch.setattr("gm.training.checkpoint_io.os.replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        io.save_checkpoint({"step": 2}, path)
+    assert torch.load(path, weights_only=True) == {"step": 1}
