@@ -99,3 +99,18 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     proc = run_train(run, f"data.path={corpus}", *FAST_TRAIN, "trainer.limit_train_batches=20")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return run
+
+
+def assert_chunked_equals_whole(model, inputs: torch.Tensor, chunk: int = 16) -> None:
+    """The one-interface invariant: running ``inputs`` in chunks while passing the returned
+    state gives the outputs and final state of running them whole."""
+    from gm.nn.state import state_tensors
+
+    whole, whole_state = model(inputs)
+    state, parts = None, []
+    for piece in inputs.split(chunk, dim=1):
+        out, state = model(piece, state)
+        parts.append(out)
+    torch.testing.assert_close(torch.cat(parts, 1), whole, atol=1e-6, rtol=1e-6)
+    for a, b in zip(state_tensors(state), state_tensors(whole_state), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)

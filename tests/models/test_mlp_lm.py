@@ -6,18 +6,13 @@ import pytest
 import torch
 
 from gm.models import BengioMLP
+from tests.conftest import assert_chunked_equals_whole
 
 
 @pytest.mark.parametrize("direct", [False, True])
 def test_chunked_equals_whole(direct: bool) -> None:
     model = BengioMLP(20, context=5, emb_dim=4, hidden_dim=16, direct=direct).eval()
-    tokens = torch.randint(0, 20, (3, 64))
-    whole, _ = model(tokens)
-    state, parts = None, []
-    for chunk in tokens.split(16, 1):
-        out, state = model(chunk, state)
-        parts.append(out)
-    torch.testing.assert_close(torch.cat(parts, 1), whole)
+    assert_chunked_equals_whole(model, torch.randint(0, 20, (3, 64)))
 
 
 def test_window_is_exactly_the_last_context_tokens() -> None:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from gm.models import KneserNeyLM
-from gm.nn.state import state_tensors
+from tests.conftest import assert_chunked_equals_whole
 
 
 def reference_kn(ids: list[int], vocab: int, order: int, discounts, context: list[int], w: int):
@@ -76,14 +76,7 @@ def test_modified_discounts_are_estimated_per_order(fitted) -> None:
 
 def test_chunked_equals_whole(fitted) -> None:
     model, _ = fitted
-    tokens = torch.randint(0, 6, (3, 64))
-    whole, whole_state = model(tokens)
-    state, parts = None, []
-    for chunk in tokens.split(16, 1):
-        out, state = model(chunk, state)
-        parts.append(out)
-    torch.testing.assert_close(torch.cat(parts, 1), whole)
-    assert torch.equal(state_tensors(state)[0], state_tensors(whole_state)[0])
+    assert_chunked_equals_whole(model, torch.randint(0, 6, (3, 64)))
 
 
 def test_counts_survive_a_state_dict_round_trip(fitted) -> None:
