@@ -118,3 +118,22 @@ def test_every_family_trains_exports_and_generates(tmp_path: Path, text_file: Pa
         trained = load_trained(source)
         new = generate(trained.model, trained.tokenizer.encode("to be"), 20)
         assert len(new) == 20
+
+
+@pytest.mark.slow
+def test_compiled_training_matches_eager(tmp_path: Path, text_file: Path):
+    """compile=true trains the same model to the same loss (compiling takes ~30 s here)."""
+    args = [
+        f"data.path={text_file}",
+        *FAST_TRAIN,
+        "model=rnn",
+        "model.dropout=0",
+        "model.hidden_dim=32",
+        "model.emb_dim=16",
+    ]
+    losses = []
+    for name, extra in (("eager", []), ("compiled", ["compile=true"])):
+        proc = run_train(tmp_path / name, *args, *extra, timeout=900)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        losses.append(json.loads((tmp_path / name / "metrics.json").read_text())["final"])
+    assert losses[1]["val/loss"] == pytest.approx(losses[0]["val/loss"], rel=1e-4)

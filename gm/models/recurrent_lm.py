@@ -39,6 +39,10 @@ class RecurrentLM(nn.Module):
         self.norm = nn.LayerNorm(hidden_dim) if layer_norm else nn.Identity()
         self.head = nn.Linear(hidden_dim, vocab_size)
 
+    def initial_state(self, batch: int) -> State:
+        """The zero state of a new stream, as a value (what ``state=None`` stands for)."""
+        return self.rnn.initial_state(batch, self.head.weight)
+
     def forward(self, tokens: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """Logits for the next token at every position; ``state`` None starts a new stream."""
         x = self.dropout(self.embedding(tokens))

@@ -30,6 +30,10 @@ class RecurrentStack(nn.Module):
         )
         self.dropout = nn.Dropout(dropout)
 
+    def initial_state(self, batch: int, like: Tensor) -> State:
+        """The zero state of every layer, as ``forward`` would start from with ``None``."""
+        return tuple(layer.initial_state(batch, like) for layer in self.layers)
+
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """Run ``x [B, T, I]``; ``state`` None starts every layer from zeros."""
         new_state = []

@@ -8,6 +8,8 @@ exactly where it was.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -36,6 +38,7 @@ class LanguageModelTask(L.LightningModule):
         tokenizer: dict[str, Any],
         carry_state: bool = True,
         seq_len: int | None = None,
+        compile: bool = False,
         extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -45,6 +48,11 @@ class LanguageModelTask(L.LightningModule):
         self.extra = extra or {}
         self.model = build_model(model)
         self.carry_state = carry_state
+        # compile=true: training steps run a torch.compile'd model (minutes to compile, then
+        # faster). Shapes are fixed and the state is always a tensor, so it compiles once;
+        # validation and generation stay eager. Kept out of the module tree: it shares the
+        # model's parameters and must not appear twice in checkpoints.
+        self.__dict__["_compiled_model"] = self._compiled() if compile else None
         char_lengths = torch.tensor(tokenizer["char_lengths"], dtype=torch.long)
         self.register_buffer("char_lengths", char_lengths, persistent=False)
         self.val_metrics = torch.nn.ModuleDict(
@@ -56,6 +64,20 @@ class LanguageModelTask(L.LightningModule):
         self.train_state: State | None = None
         self.val_state: State | None = None
         self._resume_rng: dict[str, Any] | None = None
+
+    @property
+    def train_model(self) -> torch.nn.Module:
+        """The model training steps call: compiled when asked, else the model itself."""
+        compiled = self.__dict__["_compiled_model"]
+        return self.model if compiled is None else compiled
+
+    def _compiled(self) -> torch.nn.Module:
+        if not hasattr(self.model, "initial_state"):
+            raise UserError("compile=true needs a recurrent model (RNN, GRU or LSTM)")
+        cache = Path(os.environ.get("GM_DATA_DIR", Path.home() / ".cache" / "generatemore"))
+        # Compiled kernels are cached across runs, so a second run starts quickly.
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache / "inductor"))
+        return torch.compile(self.model, dynamic=False)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # A checkpoint alone is enough to generate: it carries its tokenizer. For an exact
@@ -93,7 +115,11 @@ class LanguageModelTask(L.LightningModule):
         x, y = batch
         # State: contiguous streams continue from the previous batch; random windows
         # are unrelated to it and start from zeros.
-        logits, state = self(x, self.train_state if self.carry_state else None)
+        state = self.train_state if self.carry_state else None
+        if state is None and self.train_model is not self.model:
+            # State: the zero state as a tensor, so the compiled graph never sees None.
+            state = self.model.initial_state(x.shape[0])
+        logits, state = self.train_model(x, state)
         if self.carry_state:
             # State: keep the values for the next batch, cut the graph at the chunk
             # boundary (truncated BPTT).
