@@ -25,7 +25,31 @@ def as_streams(ids: Tensor, batch_size: int) -> Tensor:
     return ids[: batch_size * length].view(batch_size, length)
 
 
-class StreamBatches:
+class Resumable:
+    """A loader that remembers how many batches of the current pass it handed out.
+
+    Lightning saves ``state_dict()`` in checkpoints and restores it on resume, so a run
+    killed mid-epoch continues with the next batch, not the epoch's first.
+    """
+
+    num_batches: int
+    position = 0  # batches handed out in the current pass
+    _resume_at = 0
+
+    def _first_batch(self) -> int:
+        start, self._resume_at = self._resume_at, 0
+        return start
+
+    def state_dict(self) -> dict[str, int]:
+        return {"position": self.position}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        # Saved at the end of an epoch, the position means "start the next one afresh".
+        position = int(state["position"])
+        self._resume_at = self.position = position if position < self.num_batches else 0
+
+
+class StreamBatches(Resumable):
     """``B`` contiguous streams, one chunk of ``T`` tokens (+1 target) per batch, in order."""
 
     def __init__(self, ids: Tensor, batch_size: int, seq_len: int, split: str = "train") -> None:
@@ -35,8 +59,6 @@ class StreamBatches:
             )
         self.streams = as_streams(ids.long(), batch_size)
         self.seq_len = seq_len
-        self.position = 0  # batches handed out in the current pass (saved for resumes)
-        self._resume_at = 0
         # Each chunk needs T inputs plus one more token for the last target.
         self.num_batches = max(0, (self.streams.shape[1] - 1) // seq_len)
         if self.num_batches == 0:
@@ -58,21 +80,12 @@ class StreamBatches:
         return chunk[:, :-1], chunk[:, 1:]
 
     def __iter__(self) -> Iterator[Batch]:
-        start, self._resume_at = self._resume_at, 0
-        for k in range(start, self.num_batches):
+        for k in range(self._first_batch(), self.num_batches):
             self.position = k + 1
             yield self[k]
 
-    def state_dict(self) -> dict[str, int]:
-        return {"position": self.position}
 
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        # Saved at the end of an epoch, the position means "start the next one afresh".
-        position = int(state["position"])
-        self._resume_at = self.position = position if position < self.num_batches else 0
-
-
-class RandomWindows:
+class RandomWindows(Resumable):
     """Independent windows of ``T`` (+1) tokens at random offsets; a fresh draw every epoch.
 
     An epoch has as many batches as the stream layout would, so both regimes see the
@@ -113,6 +126,7 @@ class RandomWindows:
             rows = torch.arange(self.batch_size) * layout.streams.shape[1]
             starts = rows + torch.arange(self.num_batches)[:, None] * self.seq_len
         offsets = torch.arange(self.seq_len + 1)
-        for batch_starts in starts:
-            windows = self.ids[batch_starts[:, None] + offsets]
+        for k in range(self._first_batch(), self.num_batches):
+            self.position = k + 1
+            windows = self.ids[starts[k][:, None] + offsets]
             yield windows[:, :-1], windows[:, 1:]

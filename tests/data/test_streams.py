@@ -50,3 +50,22 @@ def test_unshuffled_windows_are_the_stream_chunks() -> None:
     ordered = RandomWindows(ids, batch_size=4, seq_len=10, seed=0, shuffle=False)
     for (a, ya), (b, yb) in zip(ordered, StreamBatches(ids, 4, 10), strict=True):
         assert torch.equal(a, b) and torch.equal(ya, yb)
+
+
+def test_both_loaders_resume_at_the_saved_position() -> None:
+    ids = torch.arange(3000)
+    for make in (lambda: StreamBatches(ids, 4, 10), lambda: RandomWindows(ids, 4, 10, seed=1)):
+        full = [x for x, _ in make()]
+        loader = make()
+        it = iter(loader)
+        for _ in range(3):
+            next(it)
+        resumed = make()
+        resumed.load_state_dict(loader.state_dict())
+        rest = [x for x, _ in resumed]
+        assert len(rest) == len(full) - 3
+        assert all(torch.equal(a, b) for a, b in zip(rest, full[3:], strict=True))
+        # A position saved at the end of an epoch starts the next epoch from its beginning.
+        done = make()
+        done.load_state_dict({"position": len(full)})
+        assert len(list(done)) == len(full)
