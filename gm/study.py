@@ -16,6 +16,7 @@ import hydra
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from gm.atomic import write_json_atomic
 from gm.config import CONF_DIR
 from gm.data.corpus import read_corpus
 from gm.data.datamodule import split_text
@@ -26,7 +27,6 @@ from gm.figures import bar_figure, loss_by_position_figure, save
 from gm.generation import SamplingOptions, generate
 from gm.generation.stats import text_stats, words
 from gm.loading import TrainedModel, load_trained
-from gm.training.callbacks import write_json_atomic
 
 
 def is_run(path: Path) -> bool:

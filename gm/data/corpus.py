@@ -9,6 +9,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from gm.atomic import write_bytes_atomic
 from gm.errors import UserError
 
 TINY_SHAKESPEARE_URL = (
@@ -72,11 +73,7 @@ def download(url: str, dest: Path, sha256: str, timeout: float = 30.0) -> Path:
             f"the corpus downloaded from {url} has sha256 {got[:12]}…, expected {sha256[:12]}…; "
             "pass data.path=FILE with a trusted copy"
         )
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".part")
-    tmp.write_bytes(data)
-    os.replace(tmp, dest)
-    return dest
+    return write_bytes_atomic(dest, data)
 
 
 def resolve_corpus(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import io
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gm.atomic import write_bytes_atomic
 from gm.data.corpus import Corpus, resolve_corpus
 from gm.data.spm_tokenizer import SentencePieceTokenizer
 from gm.data.streams import RandomWindows, StreamBatches
@@ -48,10 +49,9 @@ def cached_ids(text: str, tokenizer: Tokenizer, cache: Path | None) -> Tensor:
         return torch.from_numpy(np.load(cache).astype(np.int64))
     ids = np.asarray(tokenizer.encode(text), dtype=np.int32)
     if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(cache.name + f".{os.getpid()}.tmp.npy")
-        np.save(tmp, ids)
-        os.replace(tmp, cache)  # atomic: a concurrent or killed run never sees half a file
+        buffer = io.BytesIO()
+        np.save(buffer, ids)
+        write_bytes_atomic(cache, buffer.getvalue())  # a concurrent or killed run never sees half
     return torch.from_numpy(ids.astype(np.int64))
 
 

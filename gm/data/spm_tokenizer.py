@@ -21,6 +21,7 @@ from typing import Any
 
 import sentencepiece as spm
 
+from gm.atomic import write_bytes_atomic
 from gm.errors import UserError
 
 FIXED_OPTIONS: dict[str, Any] = {
@@ -109,10 +110,7 @@ class SentencePieceTokenizer:
                 ) from e
             raise UserError(f"SentencePiece could not train on this corpus: {e}") from e
         if cached is not None:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(model.getvalue())
-            os.replace(tmp, cached)
+            write_bytes_atomic(cached, model.getvalue())
         return cls(model.getvalue())
 
     def _piece_chars(self, i: int) -> int:
