@@ -42,7 +42,13 @@ class LSTMLayer(RecurrentLayer):
 
 
 class LSTMRecurrence(torch.autograd.Function):
-    """The LSTM time loop with its backward through time written out."""
+    """The LSTM time loop with its backward through time written out.
+
+    The forward keeps the gates' derivatives (σ − σ² for i, f, o and 1 − g² for g, one
+    fused op each), which leaves the backward ten kernels per step. Per-step tensors are
+    allocated per step, as for the GRU: at Leviathan's size one ``[T, ...]`` buffer per
+    activation is hundreds of megabytes of fresh pages to fault in on every call.
+    """
 
     @staticmethod
     def forward(
@@ -51,25 +57,29 @@ class LSTMRecurrence(torch.autograd.Function):
         steps, batch, four_h = gx.shape
         hs = four_h // 4
         out = gx.new_empty(steps, batch, hs)
-        acts, cells, tanh_cells = [], [], []
+        acts, d_acts, cells, tanh_cells = [], [], [], []
+        one = gx.new_ones(())
         h, c, w_t = h0, c0, w_hh.t()
         for t in range(steps):
             a = torch.addmm(gx[t], h, w_t)
-            act = torch.sigmoid(a)
-            g = torch.tanh(a[:, 2 * hs : 3 * hs])
-            i, f, o = act[:, :hs], act[:, hs : 2 * hs], act[:, 3 * hs :]
+            i, f, g, o = a[:, :hs], a[:, hs : 2 * hs], a[:, 2 * hs : 3 * hs], a[:, 3 * hs :]
+            a[:, : 2 * hs].sigmoid_()
+            g.tanh_()
+            o.sigmoid_()
             # State: the cell state carries forward through the forget gate.
             c = torch.addcmul(f * c, i, g)
             tanh_c = torch.tanh(c)
             h = torch.mul(o, tanh_c, out=out[t])
             if keep:
-                act[:, 2 * hs : 3 * hs] = g  # keep g among the activations
-                acts.append(act)
+                d_a = torch.addcmul(a, a, a, value=-1)
+                torch.addcmul(one, g, g, value=-1, out=d_a[:, 2 * hs : 3 * hs])
+                acts.append(a)
+                d_acts.append(d_a)
                 cells.append(c)
                 tanh_cells.append(tanh_c)
         if keep:
             ctx.save_for_backward(h0, c0, w_hh, out)
-            ctx.acts, ctx.cells, ctx.tanh_cells = acts, cells, tanh_cells
+            ctx.acts, ctx.d_acts, ctx.cells, ctx.tanh_cells = acts, d_acts, cells, tanh_cells
         return out, c
 
     @staticmethod
@@ -77,22 +87,22 @@ class LSTMRecurrence(torch.autograd.Function):
         h0, c0, w_hh, out = ctx.saved_tensors
         steps, batch, hs = out.shape
         d_a_all = out.new_empty(steps, batch, 4 * hs)  # ∂L/∂(gate pre-activations)
-        dh = torch.zeros_like(h0)
-        dc = d_c_last.clone() if d_c_last is not None else torch.zeros_like(c0)
+        one = out.new_ones(())
+        dh, dc = d_out[-1], d_c_last
         for t in range(steps - 1, -1, -1):
-            dh = dh + d_out[t]
-            act, tanh_c = ctx.acts[t], ctx.tanh_cells[t]
-            i, f, g, o = act[:, :hs], act[:, hs : 2 * hs], act[:, 2 * hs : 3 * hs], act[:, 3 * hs :]
+            a, tanh_c, d_a = ctx.acts[t], ctx.tanh_cells[t], d_a_all[t]
+            i, f, g, o = a[:, :hs], a[:, hs : 2 * hs], a[:, 2 * hs : 3 * hs], a[:, 3 * hs :]
             c_prev = ctx.cells[t - 1] if t else c0
             # h = o ⊙ tanh(c);  c = f ⊙ c_prev + i ⊙ g
-            dc = dc + dh * o * (1 - tanh_c * tanh_c)
-            d_act = torch.cat([dc * g, dc * c_prev, dc * i, dh * tanh_c], 1)
-            d_a = d_a_all[t]
-            # σ' = σ(1 − σ) for i, f, o; tanh' = 1 − g² for g
-            torch.mul(d_act, act - act * act, out=d_a)
-            torch.mul(d_act[:, 2 * hs : 3 * hs], 1 - g * g, out=d_a[:, 2 * hs : 3 * hs])
+            dc = torch.addcmul(dc, dh * o, torch.addcmul(one, tanh_c, tanh_c, value=-1))
+            torch.mul(dc, g, out=d_a[:, :hs])
+            torch.mul(dc, c_prev, out=d_a[:, hs : 2 * hs])
+            torch.mul(dc, i, out=d_a[:, 2 * hs : 3 * hs])
+            torch.mul(dh, tanh_c, out=d_a[:, 3 * hs :])
+            d_a.mul_(ctx.d_acts[t])
             dc = dc * f
-            dh = torch.mm(d_a, w_hh)
-        h_prev_all = torch.cat([h0.unsqueeze(0), out[:-1]])
-        d_w = d_a_all.flatten(0, 1).t().mm(h_prev_all.flatten(0, 1))  # one matmul for all steps
+            # ∂L/∂h_{t−1}: through W_hh, and from the loss at step t − 1.
+            dh = torch.addmm(d_out[t - 1], d_a, w_hh) if t else torch.mm(d_a, w_hh)
+        h_prev = torch.cat([h0.unsqueeze(0), out[:-1]])
+        d_w = d_a_all.flatten(0, 1).t().mm(h_prev.flatten(0, 1))  # one matmul for all steps
         return d_a_all, dh, dc, d_w, None

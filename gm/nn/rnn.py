@@ -39,10 +39,12 @@ class ElmanRecurrence(torch.autograd.Function):
     def backward(ctx: Any, d_out: Tensor) -> tuple[Tensor, Tensor, Tensor, None]:
         h0, w_hh, out = ctx.saved_tensors
         d_a = torch.empty_like(out)
-        dh = torch.zeros_like(h0)
+        one = out.new_ones(())
+        dh = d_out[-1]
         for t in range(out.shape[0] - 1, -1, -1):
-            torch.mul(dh + d_out[t], 1 - out[t] * out[t], out=d_a[t])
-            dh = torch.mm(d_a[t], w_hh)
+            torch.mul(dh, torch.addcmul(one, out[t], out[t], value=-1), out=d_a[t])  # tanh'
+            # ∂L/∂h_{t−1}: through W_hh, and from the loss at step t − 1.
+            dh = torch.addmm(d_out[t - 1], d_a[t], w_hh) if t else torch.mm(d_a[t], w_hh)
         h_prev_all = torch.cat([h0.unsqueeze(0), out[:-1]])
         d_w = d_a.flatten(0, 1).t().mm(h_prev_all.flatten(0, 1))  # one matmul for all steps
         return d_a, dh, d_w, None
