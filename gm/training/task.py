@@ -21,10 +21,13 @@ from torch.nn import functional as F
 from gm.errors import UserError
 from gm.evaluation import MODES, mode_nll
 from gm.models import build_model
-from gm.nn.state import State, detach_state, state_to
+from gm.nn.state import State, detach_state, map_state, state_to
 from gm.training.metrics import LanguageModelMetrics
 from gm.training.rng import rng_state, set_rng_state
 from gm.training.schedule import warmup_cosine
+
+# torch.compile's modes; reduce-overhead also replays the step as a CUDA graph on a GPU.
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 class LanguageModelTask(L.LightningModule):
@@ -38,7 +41,7 @@ class LanguageModelTask(L.LightningModule):
         tokenizer: dict[str, Any],
         carry_state: bool = True,
         seq_len: int | None = None,
-        compile: bool = False,
+        compile: bool | str = False,
         extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -48,11 +51,12 @@ class LanguageModelTask(L.LightningModule):
         self.extra = extra or {}
         self.model = build_model(model)
         self.carry_state = carry_state
-        # compile=true: training steps run a torch.compile'd model (minutes to compile, then
-        # faster). Shapes are fixed and the state is always a tensor, so it compiles once;
-        # validation and generation stay eager. Kept out of the module tree: it shares the
-        # model's parameters and must not appear twice in checkpoints.
-        self.__dict__["_compiled_model"] = self._compiled() if compile else None
+        # compile=true (or a torch.compile mode): training steps run a compiled model
+        # (minutes to compile, then faster). Shapes are fixed and the state is always a
+        # tensor, so it compiles once; validation and generation stay eager. Kept out of
+        # the module tree: it shares the model's parameters and must not appear twice in
+        # checkpoints.
+        self.__dict__["_compiled_model"] = self._compiled(compile) if compile else None
         char_lengths = torch.tensor(tokenizer["char_lengths"], dtype=torch.long)
         self.register_buffer("char_lengths", char_lengths, persistent=False)
         self.val_metrics = torch.nn.ModuleDict(
@@ -71,13 +75,18 @@ class LanguageModelTask(L.LightningModule):
         compiled = self.__dict__["_compiled_model"]
         return self.model if compiled is None else compiled
 
-    def _compiled(self) -> torch.nn.Module:
+    def _compiled(self, mode: bool | str) -> torch.nn.Module:
         if not hasattr(self.model, "initial_state"):
             raise UserError("compile=true needs a recurrent model (RNN, GRU or LSTM)")
+        if mode is not True and mode not in COMPILE_MODES:
+            raise UserError(
+                f"compile={mode} is not a torch.compile mode; use true or one of "
+                f"{', '.join(COMPILE_MODES)}"
+            )
         cache = Path(os.environ.get("GM_DATA_DIR", Path.home() / ".cache" / "generatemore"))
         # Compiled kernels are cached across runs, so a second run starts quickly.
         os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache / "inductor"))
-        return torch.compile(self.model, dynamic=False)
+        return torch.compile(self.model, dynamic=False, mode=None if mode is True else mode)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # A checkpoint alone is enough to generate: it carries its tokenizer. For an exact
@@ -122,8 +131,11 @@ class LanguageModelTask(L.LightningModule):
         logits, state = self.train_model(x, state)
         if self.carry_state:
             # State: keep the values for the next batch, cut the graph at the chunk
-            # boundary (truncated BPTT).
-            self.train_state = detach_state(state)
+            # boundary (truncated BPTT). A CUDA-graph replay (compile=reduce-overhead)
+            # reuses its output memory, so a compiled step's state is copied out of it.
+            state = detach_state(state)
+            compiled = self.train_model is not self.model
+            self.train_state = map_state(torch.clone, state) if compiled else state
         loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
         if not torch.isfinite(loss):
             self._stop(f"the training loss is {loss.item()}")

@@ -67,7 +67,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         tokenizer=describe(tokenizer),
         carry_state=bool(cfg.data.carry_state),
         seq_len=int(cfg.data.seq_len),
-        compile=bool(cfg.get("compile", False)),
+        compile=cfg.get("compile") or False,
         extra={
             "tokenizer": tokenizer.to_state(),
             "corpus": {"path": str(datamodule.corpus.path), "sha256": datamodule.corpus.sha256},

@@ -10,6 +10,7 @@ import torch
 
 from gm.data.datamodule import TextDataModule
 from gm.data.tokenizer import describe
+from gm.errors import UserError
 from gm.nn.state import state_tensors
 from gm.training.task import LanguageModelTask
 
@@ -168,3 +169,43 @@ def test_nan_guard_stops_with_one_sentence(tmp_path, text_file):
             limit_val_batches=1,
         )
     assert "\n" not in str(e.value)
+
+
+def _task(tmp_path: Path, text_file: Path, compile) -> LanguageModelTask:
+    dm = TextDataModule(data_dir=tmp_path, path=str(text_file), batch_size=B, seq_len=T)
+    tok = dm.prepare()
+    model = {"_target_": "gm.models.RecurrentLM", "vocab_size": tok.vocab_size, "cell": "gru",
+             "emb_dim": 8, "hidden_dim": 16, "num_layers": 1, "dropout": 0.0}  # fmt: skip
+    optimizer = {"_target_": "torch.optim.AdamW", "_partial_": True}
+    return LanguageModelTask(model, optimizer, {}, describe(tok), compile=compile)
+
+
+@pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")
+def test_compile_modes_reach_torch_compile_and_the_carried_state_is_copied(
+    tmp_path: Path, text_file: Path, monkeypatch
+) -> None:
+    """compile=reduce-overhead (CUDA graphs on a GPU) without compiling: torch.compile is
+    replaced by a recorder; a replayed graph would reuse its output memory, so the state
+    carried to the next batch must be a copy, not the step's output."""
+    seen, outputs = {}, []
+
+    def fake_compile(model, **kwargs):
+        seen.update(kwargs)
+
+        def run(x, state):
+            outputs.append(model(x, state))
+            return outputs[-1]
+
+        return run
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    task = _task(tmp_path, text_file, "reduce-overhead")
+    assert seen == {"dynamic": False, "mode": "reduce-overhead"}
+    x = torch.randint(0, 10, (B, T))
+    task.training_step((x, x), 0)
+    (carried,) = state_tensors(task.train_state)
+    (returned,) = state_tensors(outputs[-1][1])
+    assert torch.equal(carried, returned) and carried.data_ptr() != returned.data_ptr()
+
+    with pytest.raises(UserError, match=r"not a torch\.compile mode"):
+        _task(tmp_path, text_file, "fastest")
