@@ -1,4 +1,7 @@
-"""Train a GenerateMore model: `python train.py model=astra_alpha` (see conf/train.yaml)."""
+"""Train a GenerateMore model: `python train.py model=astra_alpha` (see conf/train.yaml).
+
+`python train.py -m model=astra_alpha,astra_beta` sweeps; see gm/sweep.py.
+"""
 
 import hydra
 from omegaconf import DictConfig
@@ -9,11 +12,14 @@ from gm.config import CONF_DIR
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def main(cfg: DictConfig) -> None:
+    from gm.sweep import is_multirun, run_job
     from gm.training.summary import print_summary
     from gm.training.train import train  # imported late: --help stays fast
 
-    metrics = run_or_exit(train, cfg)
-    print_summary(metrics, cfg.paths.output_dir)
+    # In a sweep a failing job is recorded and the next one starts; alone, it exits 2.
+    metrics = run_job(train, cfg) if is_multirun() else run_or_exit(train, cfg)
+    if metrics is not None:
+        print_summary(metrics, cfg.paths.output_dir)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -22,12 +23,30 @@ def first_set(*values: object) -> object:
     return next((v for v in values if v not in (None, "", "null")), None)
 
 
+def job_dirname(num: int, overrides: str, limit: int = 200) -> str:
+    """A sweep job's folder, ``<num>_<overrides>`` (``${gm_job_dir:...}``).
+
+    Cut to ``limit`` bytes, with a hash of the whole so names stay distinct, when many
+    overrides would exceed the file system's 255-byte name limit; the full list is in the
+    job's ``.hydra/overrides.yaml``.
+    """
+    name = f"{num}_{overrides}" if overrides else str(num)
+    if len(name.encode()) <= limit:
+        return name
+    digest = hashlib.sha256(overrides.encode()).hexdigest()[:8]
+    return name.encode()[: limit - 9].decode(errors="ignore") + "-" + digest
+
+
 def register_resolvers() -> None:
-    """Make ``${gm_root:}`` and ``${gm_first:...}`` available to configs (idempotent)."""
-    if not OmegaConf.has_resolver("gm_root"):
-        OmegaConf.register_new_resolver("gm_root", project_root)
-    if not OmegaConf.has_resolver("gm_first"):
-        OmegaConf.register_new_resolver("gm_first", first_set)
+    """Make the ``gm_root``, ``gm_first`` and ``gm_job_dir`` resolvers available to
+    configs (idempotent)."""
+    for name, fn in (
+        ("gm_root", project_root),
+        ("gm_first", first_set),
+        ("gm_job_dir", job_dirname),
+    ):
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, fn)
 
 
 register_resolvers()

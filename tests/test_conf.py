@@ -65,3 +65,35 @@ def test_explicit_overrides_beat_the_recipe(conf_dir) -> None:
     cfg = _compose(conf_dir, "model=leviathan", "optimizer.lr=5e-4", "trainer.max_epochs=2")
     assert cfg.optimizer.lr == pytest.approx(5e-4)
     assert cfg.trainer.max_epochs == 2
+
+
+def _compose_with_hydra(conf_dir, *overrides: str):
+    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+        return compose("train", overrides=list(overrides), return_hydra_config=True)
+
+
+def test_slurm_launcher_config_composes_with_one_task_per_device(conf_dir) -> None:
+    cfg = _compose_with_hydra(
+        conf_dir, "hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2"
+    )
+    launcher = cfg.hydra.launcher
+    assert "submitit" in launcher._target_.lower() and "Slurm" in launcher._target_
+    assert (launcher.tasks_per_node, launcher.nodes, launcher.gpus_per_node) == (4, 2, 4)
+    assert cfg.trainer.strategy == "ddp" and cfg.trainer.use_distributed_sampler is False
+
+
+def test_joblib_launcher_and_the_seven_model_sweep_compose(conf_dir) -> None:
+    cfg = _compose_with_hydra(conf_dir, "hydra/launcher=joblib", "+sweep=all_models")
+    assert "joblib" in cfg.hydra.launcher._target_.lower()
+    assert sorted(cfg.hydra.sweeper.params.model.split(",")) == sorted(RECIPES)
+    assert cfg.hydra.callbacks.report._target_ == "gm.sweep.SweepReport"
+
+
+def test_sweep_job_folders_fit_a_file_name_and_stay_distinct() -> None:
+    from gm.config import job_dirname
+
+    assert job_dirname(3, "model=rnn,optimizer.lr=0.001") == "3_model=rnn,optimizer.lr=0.001"
+    assert job_dirname(0, "") == "0"
+    long_a, long_b = "x=" + "a" * 300 + ",y=1", "x=" + "a" * 300 + ",y=2"
+    a, b = job_dirname(12, long_a), job_dirname(12, long_b)
+    assert len(a.encode()) <= 200 and a.startswith("12_x=aaa") and a != b

@@ -124,15 +124,32 @@ class TextDataModule(L.LightningDataModule):
     def setup(self, stage: str) -> None:
         self.prepare()
 
+    def ranks(self) -> dict[str, int]:
+        """This process's ``rank`` among ``world_size`` (0 of 1 outside DDP)."""
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return {"rank": 0, "world_size": 1}
+        return {"rank": trainer.global_rank, "world_size": trainer.world_size}
+
     def val_batches(self) -> StreamBatches:
         """The validation split as contiguous streams (always evaluated with carried state)."""
-        return StreamBatches(self.val_ids, self.batch_size, self.seq_len, split="validation")
+        return StreamBatches(
+            self.val_ids, self.batch_size, self.seq_len, split="validation", **self.ranks()
+        )
 
     def train_dataloader(self) -> StreamBatches | RandomWindows:
+        # data.batch_size is the global batch: each DDP process owns a block of its rows.
         if self.carry_state:
-            return StreamBatches(self.train_ids, self.batch_size, self.seq_len, split="training")
+            return StreamBatches(
+                self.train_ids, self.batch_size, self.seq_len, split="training", **self.ranks()
+            )
         return RandomWindows(
-            self.train_ids, self.batch_size, self.seq_len, seed=self.seed, shuffle=self.shuffle
+            self.train_ids,
+            self.batch_size,
+            self.seq_len,
+            seed=self.seed,
+            shuffle=self.shuffle,
+            **self.ranks(),
         )
 
     def val_dataloader(self) -> StreamBatches:

@@ -5,6 +5,11 @@ streams and walks them ``T`` tokens at a time, so row *i* of batch *k+1* continu
 row *i* of batch *k* and the hidden state can be carried from one batch to the
 next. ``RandomWindows`` (``data.carry_state=false``) draws independent windows;
 each starts from a zero state.
+
+Under DDP (``world_size`` processes) both keep the single-process layout of
+``batch_size`` rows and give process *r* its own contiguous block of
+``batch_size / world_size`` rows: whole streams, so the state a process carries is
+always the state of its own rows, and every process gets the same number of batches.
 """
 
 from __future__ import annotations
@@ -23,6 +28,18 @@ def as_streams(ids: Tensor, batch_size: int) -> Tensor:
     """Cut ``ids`` into ``batch_size`` contiguous rows of equal length; the remainder is dropped."""
     length = ids.numel() // batch_size
     return ids[: batch_size * length].view(batch_size, length)
+
+
+def rank_rows(batch_size: int, rank: int, world_size: int) -> slice:
+    """The rows of a ``batch_size``-row batch that process ``rank`` of ``world_size`` owns."""
+    if batch_size % world_size:
+        raise UserError(
+            f"data.batch_size={batch_size} must be divisible by the {world_size} training "
+            "processes (trainer.devices × trainer.num_nodes), so that every process owns "
+            "as many whole streams"
+        )
+    per_rank = batch_size // world_size
+    return slice(rank * per_rank, (rank + 1) * per_rank)
 
 
 class Resumable:
@@ -52,12 +69,20 @@ class Resumable:
 class StreamBatches(Resumable):
     """``B`` contiguous streams, one chunk of ``T`` tokens (+1 target) per batch, in order."""
 
-    def __init__(self, ids: Tensor, batch_size: int, seq_len: int, split: str = "train") -> None:
+    def __init__(
+        self,
+        ids: Tensor,
+        batch_size: int,
+        seq_len: int,
+        split: str = "train",
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
         if batch_size < 1 or seq_len < 1:
             raise UserError(
                 f"data.batch_size and data.seq_len must be positive, got {batch_size}, {seq_len}"
             )
-        self.streams = as_streams(ids.long(), batch_size)
+        self.streams = as_streams(ids.long(), batch_size)[rank_rows(batch_size, rank, world_size)]
         self.seq_len = seq_len
         # Each chunk needs T inputs plus one more token for the last target.
         self.num_batches = max(0, (self.streams.shape[1] - 1) // seq_len)
@@ -93,10 +118,19 @@ class RandomWindows(Resumable):
     """
 
     def __init__(
-        self, ids: Tensor, batch_size: int, seq_len: int, seed: int, shuffle: bool = True
+        self,
+        ids: Tensor,
+        batch_size: int,
+        seq_len: int,
+        seed: int,
+        shuffle: bool = True,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         self.ids = ids.long()
         self.batch_size = batch_size
+        # Every process draws the same windows and keeps its own rows of each batch.
+        self.rows = rank_rows(batch_size, rank, world_size)
         self.seq_len = seq_len
         self.seed = seed
         self.shuffle = shuffle
@@ -128,5 +162,5 @@ class RandomWindows(Resumable):
         offsets = torch.arange(self.seq_len + 1)
         for k in range(self._first_batch(), self.num_batches):
             self.position = k + 1
-            windows = self.ids[starts[k][:, None] + offsets]
+            windows = self.ids[starts[k][self.rows, None] + offsets]
             yield windows[:, :-1], windows[:, 1:]

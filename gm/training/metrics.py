@@ -55,6 +55,8 @@ class LanguageModelMetrics(Metric):
 
     def loss_by_position(self) -> list[float]:
         """Mean loss at each position 0..T-1 of a chunk, then the overall mean: T+1 values."""
-        by_position = self.position_nats / self.position_tokens.clamp(min=1)
-        mean = self.nats / self.tokens.clamp(min=1)
-        return [*by_position.tolist(), float(mean)]
+        # Under DDP the sums are reduced across processes first, as compute() does.
+        with self.sync_context():
+            by_position = self.position_nats / self.position_tokens.clamp(min=1)
+            mean = self.nats / self.tokens.clamp(min=1)
+            return [*by_position.tolist(), float(mean)]

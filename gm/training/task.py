@@ -180,7 +180,9 @@ class LanguageModelTask(L.LightningModule):
             for name, value in metric.compute().items():
                 # val/loss is the stateful loss; the other modes carry a suffix.
                 key = f"val/{name}{suffix}"
-                self.log(key, value, prog_bar=key in ("val/loss", "val/bpc"))
+                # compute() already reduced the sums across DDP processes, so every process
+                # logs the same value; sync_dist averages equal values, and says so.
+                self.log(key, value, prog_bar=key in ("val/loss", "val/bpc"), sync_dist=True)
             self.loss_by_position[mode] = metric.loss_by_position()
             metric.reset()
 

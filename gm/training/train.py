@@ -17,6 +17,7 @@ from gm.errors import UserError
 from gm.export import is_bundle, write_bundle
 from gm.loading import find_checkpoint, load_checkpoint
 from gm.training.callbacks import MetricsJSON
+from gm.training.distributed import check_launcher, is_global_zero
 from gm.training.task import LanguageModelTask
 
 
@@ -47,7 +48,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     datamodule = TextDataModule(data_dir=cfg.paths.data_dir, seed=cfg.seed, **_plain(cfg.data))
     tokenizer = datamodule.prepare()
-    tokenizer.save(run_dir)
+    if is_global_zero():  # DDP: the processes Lightning launches share this run directory
+        tokenizer.save(run_dir)
 
     # The vocabulary size comes from the tokenizer; a typed-in one must agree with it.
     model_cfg = _plain(cfg.model)
@@ -80,6 +82,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         callbacks=_instantiate_group(cfg.get("callbacks")),
         logger=_instantiate_group(cfg.get("logger")) or False,
     )
+    check_launcher(trainer)
     if getattr(task.model, "count_based", False):
         count(task, trainer, datamodule, run_dir)
     else:

@@ -69,3 +69,32 @@ def test_both_loaders_resume_at_the_saved_position() -> None:
         done = make()
         done.load_state_dict({"position": len(full)})
         assert len(list(done)) == len(full)
+
+
+@pytest.mark.parametrize("world_size", [2, 4])
+def test_ranks_own_whole_streams_whose_union_is_the_single_process_layout(world_size) -> None:
+    ids = torch.arange(1000)
+    whole = list(StreamBatches(ids, batch_size=8, seq_len=10))
+    per_rank = [
+        list(StreamBatches(ids, batch_size=8, seq_len=10, rank=r, world_size=world_size))
+        for r in range(world_size)
+    ]
+    assert {len(batches) for batches in per_rank} == {len(whole)}  # same number of batches
+    for k, (x, y) in enumerate(whole):
+        # Rank r's rows are a contiguous block; stacked in rank order they are the batch.
+        assert torch.equal(torch.cat([batches[k][0] for batches in per_rank]), x)
+        assert torch.equal(torch.cat([batches[k][1] for batches in per_rank]), y)
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_random_windows_are_split_by_rank_too(shuffle) -> None:
+    ids = torch.arange(1000)
+    whole = list(RandomWindows(ids, 8, 10, seed=3, shuffle=shuffle))
+    halves = [list(RandomWindows(ids, 8, 10, 3, shuffle, rank=r, world_size=2)) for r in (0, 1)]
+    for k, (x, _) in enumerate(whole):
+        assert torch.equal(torch.cat([halves[0][k][0], halves[1][k][0]]), x)
+
+
+def test_a_batch_the_processes_cannot_share_evenly_is_a_sentence() -> None:
+    with pytest.raises(UserError, match="divisible by the 3 training processes"):
+        StreamBatches(torch.arange(1000), batch_size=8, seq_len=10, rank=0, world_size=3)

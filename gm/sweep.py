@@ -1,0 +1,81 @@
+"""Hydra multirun sweeps: a failing job is recorded and the sweep goes on; the sweep
+ends with a report.
+
+``python train.py -m model=astra_alpha,astra_beta optimizer.lr=1e-3,3e-3`` runs four
+jobs, each in ``outputs/multirun/<time>/<num>_<overrides>``. A job that raises leaves
+``failed.json`` in its directory and one line on stderr instead of stopping the sweep;
+when the last job ends, ``SweepReport`` writes ``report.md`` (``gm.report``) into the
+sweep folder and the command exits non-zero if any job failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from gm.atomic import write_json_atomic
+from gm.errors import UserError
+from gm.report import FAILED
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+def is_multirun() -> bool:
+    """Whether this process runs a job of a Hydra multirun (``-m``)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def run_job(fn: Callable[[DictConfig], T], cfg: DictConfig) -> T | None:
+    """Run one sweep job; if it raises, record why in ``<job>/failed.json``, say so in
+    one line, and return None so that the launcher goes on with the next job."""
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        return fn(cfg)
+    except Exception as e:
+        job = HydraConfig.get()
+        overrides = list(job.overrides.task)
+        if isinstance(e, UserError):
+            message = str(e)
+        else:  # a bug, not bad input: the traceback goes to the job's log
+            message = f"{type(e).__name__}: {e}"
+            log.exception("job %s failed", job.job.num)
+        write_json_atomic(
+            Path(cfg.paths.output_dir) / FAILED,
+            {"job": job.job.num, "overrides": overrides, "error": message},
+        )
+        print(f"error: job {job.job.num} ({' '.join(overrides)}): {message}", file=sys.stderr)
+        return None
+
+
+class SweepReport(Callback):
+    """At the end of a multirun: ``report.md``/``.csv``/PNGs in the sweep folder, a summary
+    line, and exit status 1 when a job failed."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from gm.report import write_report
+
+        sweep_dir = Path(config.hydra.sweep.dir)
+        try:
+            runs = write_report([sweep_dir], sweep_dir)
+        except UserError as e:  # e.g. every job failed before writing anything
+            print(f"error: no report for {sweep_dir}: {e}", file=sys.stderr)
+            sys.exit(1)
+        failed = [run.name for run in runs if run.status == "failed"]
+        print(
+            f"sweep: {len(runs)} jobs, {len(failed)} failed; report: {sweep_dir / 'report.md'}",
+            file=sys.stderr,
+        )
+        if failed:
+            print(f"error: failed jobs: {', '.join(failed)}", file=sys.stderr)
+            sys.exit(1)

@@ -1,0 +1,60 @@
+"""A real multirun through train.py: jobs in numbered folders, a failing job recorded
+while the sweep goes on, and the report written at the end."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+from tests.conftest import FAST_TRAIN, run_script
+
+
+def test_multirun_runs_every_job_reports_a_failure_and_writes_the_report(
+    tmp_path: Path, text_file: Path
+) -> None:
+    sweep = tmp_path / "sweep"
+    proc = run_script(
+        "train.py",
+        "-m",
+        f"hydra.sweep.dir={sweep}",
+        f"data.path={text_file}",
+        *FAST_TRAIN,
+        "model=rnn",
+        "optimizer.lr=1e-3,3e-3,-1",  # the third job is bad input
+        data_dir=tmp_path / "data",
+    )
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "error: job 2 (" in proc.stderr and "optimizer.lr must be a positive" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir() and p.name[0].isdigit())
+    # Each job's folder (and so its TensorBoard run) is named by its number and overrides.
+    assert [job.split("_")[0] for job in jobs] == ["0", "1", "2"]
+    for job, lr in zip(jobs, ("0.001", "0.003", "-1"), strict=True):
+        assert f"optimizer.lr={lr}" in job and "model=rnn" in job
+    for job in jobs[:2]:
+        assert (sweep / job / "metrics.json").is_file()
+        assert list((sweep / job / "tensorboard").glob("events.out.tfevents.*"))
+    failed = json.loads((sweep / jobs[2] / "failed.json").read_text())
+    assert failed["job"] == 2 and "optimizer.lr=-1" in failed["overrides"]
+
+    # The callback wrote the report at the end of the sweep; gm.report rewrites it anywhere.
+    assert (sweep / "report.md").is_file()
+    out = tmp_path / "report"
+    proc = run_script("gm.report", str(sweep), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in ("report.md", "report.csv", "val_bpc.png", "best_bpc.png"):
+        assert (out / name).stat().st_size > 0
+    rows = list(csv.DictReader((out / "report.csv").open()))
+    assert [r["run"] for r in rows] == jobs
+    assert [r["status"] for r in rows] == ["finished", "finished", "failed"]
+    for row in rows[:2]:
+        assert row["model"] == "rnn" and int(row["parameters"]) > 0
+        for key in ("best_val_bpc", "final_bpc_stateful", "final_bpc_chunk",
+                    "final_bpc_stateless", "wall_time_s", "tokens_per_s"):  # fmt: skip
+            assert math.isfinite(float(row[key])) and float(row[key]) > 0, key
+    assert "optimizer.lr must be a positive" in rows[2]["error"]
+    report = (out / "report.md").read_text()
+    assert all(job in report for job in jobs) and "## Failed" in report

@@ -1,0 +1,79 @@
+"""Two-process DDP on CPU (gloo) through train.py: whole streams per rank, the same
+losses as one process, one run directory, and only rank 0 writing."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from gm.training.distributed import is_global_zero
+from tests.conftest import FAST_TRAIN, run_script, run_train
+
+# No dropout: with it each process would draw its own masks and the runs would differ.
+TINY_RNN = ["model=rnn", "model.dropout=0", "model.hidden_dim=32", "model.emb_dim=16"]
+
+
+def test_two_process_ddp_matches_one_process(tmp_path: Path, text_file: Path) -> None:
+    args = [f"data.path={text_file}", *FAST_TRAIN, *TINY_RNN, "trainer.accelerator=cpu"]
+    single, ddp = tmp_path / "runs" / "single", tmp_path / "runs" / "ddp"
+    assert run_train(single, *args).returncode == 0
+    proc = run_train(ddp, *args, "trainer=ddp", "trainer.devices=2", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    one = json.loads((single / "metrics.json").read_text())
+    two = json.loads((ddp / "metrics.json").read_text())
+    # Rank r trains on its block of the global batch's streams and the gradients are
+    # averaged, so two processes take the single process's steps; the validation sums
+    # are reduced across ranks, so every mode scores the whole split.
+    assert two["steps"] == one["steps"] == 2
+    for key in ("val/loss", "val/loss_chunk", "val/loss_stateless", "val/bpc"):
+        assert two["final"][key] == pytest.approx(one["final"][key], rel=1e-4), key
+    curves = json.loads((ddp / "loss_by_position.json").read_text())["curves"]
+    single_curves = json.loads((single / "loss_by_position.json").read_text())["curves"]
+    assert curves["stateful"] == pytest.approx(single_curves["stateful"], rel=1e-4)
+
+    # The second process ran in the launching run's directory: no other run directory
+    # (data/ is the shared cache), its own log file there, and one bundle from rank 0.
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["data", "ddp", "single"]
+    assert (ddp / "train_ddp_process_1.log").is_file()
+    assert (ddp / "export" / "SHA256SUMS").is_file()
+
+
+def test_global_zero_is_read_from_the_launchers_environment(monkeypatch) -> None:
+    for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK"):
+        monkeypatch.delenv(var, raising=False)
+    assert is_global_zero()
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert not is_global_zero()
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    monkeypatch.setenv("NODE_RANK", "1")
+    assert not is_global_zero()
+    monkeypatch.setenv("RANK", "0")  # torchrun's global rank wins
+    assert is_global_zero()
+
+
+def test_in_a_multirun_ddp_is_refused_and_ddp_spawn_trains(tmp_path: Path, text_file: Path):
+    """`ddp` re-runs train.py for its extra processes, which would restart the sweep;
+    `ddp_spawn` starts them from inside the job, so sweeps use that."""
+    sweep = tmp_path / "sweep"
+    proc = run_script(
+        "train.py",
+        "-m",
+        f"hydra.sweep.dir={sweep}",
+        f"data.path={text_file}",
+        *FAST_TRAIN,
+        *TINY_RNN,
+        "trainer=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.strategy=ddp,ddp_spawn",
+        data_dir=tmp_path / "data",
+        timeout=600,
+    )
+    assert proc.returncode == 1  # one job failed
+    assert "error: job 0" in proc.stderr and "which a multirun (-m) cannot do" in proc.stderr
+    rows = list(csv.DictReader((sweep / "report.csv").open()))
+    assert [r["status"] for r in rows] == ["failed", "finished"]
+    assert float(rows[1]["final_bpc_stateful"]) > 0
