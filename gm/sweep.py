@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -44,18 +45,22 @@ def run_job(fn: Callable[[DictConfig], T], cfg: DictConfig) -> T | None:
         return fn(cfg)
     except Exception as e:
         job = HydraConfig.get()
-        overrides = list(job.overrides.task)
-        if isinstance(e, UserError):
-            message = str(e)
-        else:  # a bug, not bad input: the traceback goes to the job's log
-            message = f"{type(e).__name__}: {e}"
-            log.exception("job %s failed", job.job.num)
-        write_json_atomic(
-            Path(cfg.paths.output_dir) / FAILED,
-            {"job": job.job.num, "overrides": overrides, "error": message},
-        )
-        print(f"error: job {job.job.num} ({' '.join(overrides)}): {message}", file=sys.stderr)
+        record_failure(Path(cfg.paths.output_dir), job.job.num, list(job.overrides.task), e)
         return None
+
+
+def record_failure(run_dir: Path, job: int, overrides: list[str], error: Exception) -> None:
+    """What a failed job leaves: ``failed.json`` in its directory (read by ``gm.report``)
+    and one ``error:`` line on stderr; for a bug rather than bad input, the traceback in
+    ``failed.json`` and the job's log."""
+    record = {"job": job, "overrides": overrides, "error": str(error)}
+    if not isinstance(error, UserError):
+        record["error"] = f"{type(error).__name__}: {error}"
+        record["traceback"] = "".join(traceback.format_exception(error))
+        log.error("job %s failed", job, exc_info=error)
+    write_json_atomic(run_dir / FAILED, record)
+    message = record["error"]
+    print(f"error: job {job} ({' '.join(overrides)}): {message}", file=sys.stderr)
 
 
 class SweepReport(Callback):
