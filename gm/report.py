@@ -261,7 +261,11 @@ def figures(runs: list[Run], rows: list[dict[str, Any]], out: Path) -> None:
 
     scored = [r for r in rows if r["best_val_bpc"] != ""]
     fig, ax = plt.subplots(figsize=(8, 0.5 * len(scored) + 1.5), dpi=110)
-    ax.barh([names[r["run"]] for r in scored], [r["best_val_bpc"] for r in scored], color="g")
+    bars = ax.barh(
+        [names[r["run"]] for r in scored], [r["best_val_bpc"] for r in scored], color="tab:green"
+    )
+    ax.bar_label(bars, fmt="%.3f", padding=3)
+    ax.margins(x=0.12)  # room for the labels
     ax.invert_yaxis()  # first job on top
     ax.set_xlabel("best validation bits per character")
     ax.set_title("Best validation bpc per run")

@@ -31,13 +31,11 @@ def is_global_zero() -> bool:
 def check_launcher(trainer: L.Trainer) -> None:
     """Refuse a strategy that re-runs the script from inside a Hydra multirun: the copies
     would each start the whole sweep again."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
     from lightning.pytorch.strategies.launchers import _SubprocessScriptLauncher
 
-    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
-        return
-    if isinstance(trainer.strategy.launcher, _SubprocessScriptLauncher):
+    from gm.sweep import is_multirun
+
+    if is_multirun() and isinstance(trainer.strategy.launcher, _SubprocessScriptLauncher):
         raise UserError(
             "trainer.strategy=ddp starts its extra processes by running train.py again, which "
             "a multirun (-m) cannot do; in a sweep use one device per job, "
