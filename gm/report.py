@@ -71,7 +71,8 @@ class Run:
         history = m.get("history") or [
             {"step": s, CURVE: v} for s, v in self.curve() if math.isfinite(v)
         ]
-        best = min(history, key=lambda h: h.get(CURVE, math.inf), default={})
+        # A non-finite validation is stored as null: it is never the best.
+        best = min(history, key=lambda h: _or_inf(h.get(CURVE)), default={})
         final = m.get("final") or (history[-1] if history else {})
         wall = m.get("wall_time_s")
         if wall is None and self.scalars:  # still running: the span of the logged events
@@ -91,6 +92,10 @@ class Run:
             **{f"final_bpc_{mode}": final.get(tag, "") for mode, tag in MODES.items()},
             "error": self.error,
         }
+
+
+def _or_inf(value: float | None) -> float:
+    return math.inf if value is None else value
 
 
 def is_run(path: Path) -> bool:
@@ -243,10 +248,13 @@ def figures(runs: list[Run], rows: list[dict[str, Any]], out: Path) -> None:
 
     from gm.figures import save
 
-    names = labels(runs)
+    # Figures keep labels short; the table has them whole.
+    names = {k: v if len(v) <= 50 else v[:49] + "…" for k, v in labels(runs).items()}
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
     for run in runs:
-        points = run.curve() or [(h["step"], h[CURVE]) for h in run.metrics.get("history", [])]
+        # A finished run's own record first: its steps are the table's.
+        history = [(h["step"], h.get(CURVE)) for h in run.metrics.get("history", [])]
+        points = history or run.curve()
         if points:
             steps, values = zip(*points, strict=True)
             ax.plot(steps, values, marker=".", lw=1.2, label=f"{names[run.name]} ({run.status})")
