@@ -18,10 +18,11 @@ from hydra.utils import instantiate
 from torch import Tensor
 from torch.nn import functional as F
 
+from gm.data.streams import rank_rows
 from gm.errors import UserError
 from gm.evaluation import MODES, mode_nll
 from gm.models import build_model
-from gm.nn.state import State, detach_state, map_state, state_to
+from gm.nn.state import State, detach_state, map_state, select_state, state_tensors, state_to
 from gm.training.metrics import LanguageModelMetrics
 from gm.training.rng import rng_state, set_rng_state
 from gm.training.schedule import warmup_cosine
@@ -92,19 +93,38 @@ class LanguageModelTask(L.LightningModule):
         # A checkpoint alone is enough to generate: it carries its tokenizer. For an exact
         # resume it also carries the training state and every random generator.
         checkpoint["gm"] = self.extra | {
-            "train_state": state_to(self.train_state, "cpu"),
+            "train_state": state_to(self._global_train_state(), "cpu"),
             "rng": rng_state(),
         }
+
+    def _global_train_state(self) -> State | None:
+        """The carried state of every stream of the global batch.
+
+        State: under DDP each process carries only its own rows, so the checkpoint (written
+        by rank 0, assembled on every rank) gathers them, in rank order like the rows.
+        """
+        world = self.trainer.world_size if self._trainer is not None else 1
+        if world == 1 or self.train_state is None:
+            return self.train_state
+        return map_state(lambda t: self.all_gather(t).flatten(0, 1), self.train_state)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         saved = checkpoint.get("gm") or {}
         # State: a resumed run continues the streams from the state it was saved with
-        # (moved to the model's device in on_train_start).
+        # (this process's rows of it and on the model's device: see on_train_start).
         self.train_state = saved.get("train_state")
         self._resume_rng = saved.get("rng")
 
     def on_train_start(self) -> None:
-        # State: a restored training state joins the model on its device.
+        # State: a restored training state joins the model on its device; under DDP each
+        # process keeps the rows of the streams it owns (any number of processes).
+        if self.train_state is not None and self.trainer.world_size > 1:
+            rows = rank_rows(
+                state_tensors(self.train_state)[0].shape[0],
+                self.trainer.global_rank,
+                self.trainer.world_size,
+            )
+            self.train_state = select_state(self.train_state, rows)
         self.train_state = state_to(self.train_state, self.device)
         # Restored here, after Lightning's own set-up, right before the next step draws.
         if self._resume_rng is not None:
@@ -139,7 +159,8 @@ class LanguageModelTask(L.LightningModule):
         loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
         if not torch.isfinite(loss):
             self._stop(f"the training loss is {loss.item()}")
-        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True)
+        # Under DDP, the mean over processes: the loss of the whole (global) batch.
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, sync_dist=True)
         return loss
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:

@@ -8,7 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
+from gm.nn.state import state_tensors
 from gm.training.distributed import is_global_zero
 from tests.conftest import FAST_TRAIN, run_script, run_train
 
@@ -34,6 +36,16 @@ def test_two_process_ddp_matches_one_process(tmp_path: Path, text_file: Path) ->
     curves = json.loads((ddp / "loss_by_position.json").read_text())["curves"]
     single_curves = json.loads((single / "loss_by_position.json").read_text())["curves"]
     assert curves["stateful"] == pytest.approx(single_curves["stateful"], rel=1e-4)
+
+    # The checkpoint carries the state of every stream, gathered from both processes in
+    # rank order, so a resumed run (with any number of processes) continues them all.
+    states = [
+        torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["gm"]["train_state"]
+        for run in (single, ddp)
+    ]
+    for one_h, two_h in zip(*(state_tensors(s) for s in states), strict=True):
+        assert two_h.shape == one_h.shape and two_h.shape[0] == 4  # data.batch_size=4
+        assert torch.allclose(two_h, one_h, atol=1e-5)
 
     # The second process ran in the launching run's directory: no other run directory
     # (data/ is the shared cache), its own log file there, and one bundle from rank 0.

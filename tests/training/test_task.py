@@ -209,3 +209,18 @@ def test_compile_modes_reach_torch_compile_and_the_carried_state_is_copied(
 
     with pytest.raises(UserError, match=r"not a torch\.compile mode"):
         _task(tmp_path, text_file, "fastest")
+
+
+def test_a_restored_state_is_split_among_the_ddp_processes(tmp_path, text_file) -> None:
+    """A checkpoint holds the state of all B streams; process r of N resumes with its own
+    block of B/N rows, whatever N was when it was saved."""
+    from types import SimpleNamespace
+
+    task = _task(tmp_path, text_file, compile=False)
+    saved = (torch.arange(4.0)[:, None].expand(4, 16).clone(),)  # one layer, 4 streams
+    for rank, rows in ((0, [0.0, 1.0]), (1, [2.0, 3.0])):
+        task.on_load_checkpoint({"gm": {"train_state": saved}})
+        task._trainer = SimpleNamespace(world_size=2, global_rank=rank)
+        task.on_train_start()
+        (h,) = state_tensors(task.train_state)
+        assert h[:, 0].tolist() == rows and h.shape == (2, 16)
