@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -87,6 +89,23 @@ def run_train(run_dir: Path, *overrides: str, timeout: float = 300):
         timeout=timeout,
         data_dir=run_dir.parent / "data",
     )
+
+
+def kill_at_first_checkpoint(run_dir: Path, *overrides: str) -> None:
+    """Start `python train.py` into ``run_dir`` and SIGKILL it as soon as its first
+    ``last.ckpt`` exists (the run must save one mid-way, e.g. every N steps)."""
+    cmd = [sys.executable, str(ROOT / "train.py"), f"hydra.run.dir={run_dir}", *overrides]
+    env = os.environ | {"GM_DATA_DIR": str(run_dir.parent / "data")}
+    child = subprocess.Popen(
+        cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    last = run_dir / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 120
+    while not last.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert child.returncode == -signal.SIGKILL, "the run finished before it could be killed"
 
 
 @pytest.fixture(scope="session")

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import torch
 
-from tests.conftest import ROOT, run_train
+from tests.conftest import kill_at_first_checkpoint, run_train
 
 # Small enough for seconds, long enough to be killed part-way; dropout makes the RNG matter.
 ARGS = [
@@ -44,18 +39,7 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path: Path, text_file: Path):
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     killed = tmp_path / "killed"
-    cmd = [sys.executable, str(ROOT / "train.py"), f"hydra.run.dir={killed}", *args]
-    env = os.environ | {"GM_DATA_DIR": str(tmp_path / "data")}
-    child = subprocess.Popen(
-        cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    last = killed / "checkpoints" / "last.ckpt"
-    deadline = time.monotonic() + 120
-    while not last.exists() and child.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    child.send_signal(signal.SIGKILL)
-    child.wait()
-    assert child.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    kill_at_first_checkpoint(killed, *args)
     assert not (killed / "metrics.json").exists()
 
     proc = run_train(killed, f"resume={killed}", *args)

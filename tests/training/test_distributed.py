@@ -12,7 +12,7 @@ import torch
 
 from gm.nn.state import state_tensors
 from gm.training.distributed import is_global_zero
-from tests.conftest import FAST_TRAIN, run_script, run_train
+from tests.conftest import FAST_TRAIN, kill_at_first_checkpoint, run_script, run_train
 
 # No dropout: with it each process would draw its own masks and the runs would differ.
 TINY_RNN = ["model=rnn", "model.dropout=0", "model.hidden_dim=32", "model.emb_dim=16"]
@@ -89,3 +89,32 @@ def test_in_a_multirun_ddp_is_refused_and_ddp_spawn_trains(tmp_path: Path, text_
     rows = list(csv.DictReader((sweep / "report.csv").open()))
     assert [r["status"] for r in rows] == ["failed", "finished"]
     assert float(rows[1]["final_bpc_stateful"]) > 0
+
+
+def test_a_run_killed_on_one_process_resumes_on_two(tmp_path: Path, text_file: Path) -> None:
+    """The checkpoint holds every stream's state; two processes split it by rank and end
+    where the uninterrupted single-process run ends."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(text_file.read_text() * 3)
+    args = [
+        f"data.path={corpus}",
+        *TINY_RNN,
+        "data.batch_size=4",
+        "data.seq_len=16",
+        "trainer.accelerator=cpu",
+        "trainer.max_epochs=1",
+        "trainer.limit_val_batches=2",
+        "trainer.num_sanity_val_steps=0",
+        "callbacks.checkpoint.every_n_train_steps=5",
+        "~callbacks.progress_bar",
+    ]
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    assert run_train(whole, *args).returncode == 0
+    kill_at_first_checkpoint(killed, *args)
+    proc = run_train(killed, f"resume={killed}", *args, "trainer=ddp", "trainer.devices=2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    one = json.loads((whole / "metrics.json").read_text())
+    two = json.loads((killed / "metrics.json").read_text())
+    assert two["steps"] == one["steps"] > 5
+    for key in ("val/loss", "val/loss_chunk", "val/loss_stateless"):
+        assert two["final"][key] == pytest.approx(one["final"][key], rel=1e-4), key
