@@ -14,7 +14,7 @@ from gm.nn.state import state_tensors
 from gm.training.distributed import is_global_zero
 from tests.conftest import FAST_TRAIN, kill_at_first_checkpoint, run_script, run_train
 
-# No dropout: with it each process would draw its own masks and the runs would differ.
+# No dropout: each process draws masks for its own rows, so the runs would differ.
 TINY_RNN = ["model=rnn", "model.dropout=0", "model.hidden_dim=32", "model.emb_dim=16"]
 
 
