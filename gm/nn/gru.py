@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from gm.nn.recurrent import RecurrentLayer, run_recurrence
+from gm.nn.recurrent import RecurrentLayer, run_recurrence, weight_grad
 
 
 class GRULayer(RecurrentLayer):
@@ -94,7 +94,8 @@ class GRURecurrence(torch.autograd.Function):
             torch.mul(d_an[t], rz[:, :hs], out=d_gh_t[:, 2 * hs :])
             # ∂L/∂h_{t−1}: through z, through W_hh, and from the loss at step t − 1.
             dh = torch.addmm(dh_z + d_out[t - 1] if t else dh_z, d_gh_t, w_hh)
-        d_gx = torch.cat([d_gh[..., : 2 * hs], d_an], -1)  # r's and z's sums are shared
-        h_prev_all = torch.cat([h0.unsqueeze(0), out[:-1]])
-        d_w = d_gh.flatten(0, 1).t().mm(h_prev_all.flatten(0, 1))  # one matmul for all steps
-        return d_gx, dh, d_w, None
+        d_w = weight_grad(d_gh, h0, out)
+        # gx and W_hh h share r's and z's sums; only n's block differs. Written in place:
+        # a fresh [T, B, 3H] tensor would cost more in page faults than the copy.
+        d_gh[..., 2 * hs :] = d_an
+        return d_gh, dh, d_w, None

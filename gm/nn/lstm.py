@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gm.nn.recurrent import RecurrentLayer, run_recurrence
+from gm.nn.recurrent import RecurrentLayer, run_recurrence, weight_grad
 
 
 class LSTMLayer(RecurrentLayer):
@@ -103,6 +103,5 @@ class LSTMRecurrence(torch.autograd.Function):
             dc = dc * f
             # ∂L/∂h_{t−1}: through W_hh, and from the loss at step t − 1.
             dh = torch.addmm(d_out[t - 1], d_a, w_hh) if t else torch.mm(d_a, w_hh)
-        h_prev = torch.cat([h0.unsqueeze(0), out[:-1]])
-        d_w = d_a_all.flatten(0, 1).t().mm(h_prev.flatten(0, 1))  # one matmul for all steps
+        d_w = weight_grad(d_a_all, h0, out)
         return d_a_all, dh, dc, d_w, None

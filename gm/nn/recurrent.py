@@ -76,3 +76,13 @@ def run_recurrence(function: type[torch.autograd.Function], *inputs: Tensor):
     if torch.is_grad_enabled() and any(t.requires_grad for t in inputs):
         return function.apply(*inputs, True)
     return function.forward(None, *inputs, False)
+
+
+def weight_grad(d_pre: Tensor, h0: Tensor, out: Tensor) -> Tensor:
+    """∂L/∂W_hh for all ``T`` steps at once: Σ_t d_pre[t]ᵀ h_{t−1}, with h_{−1} = ``h0``.
+
+    One large matmul over steps 1…T−1 plus step 0's, rather than concatenating ``h0``
+    with the outputs (a fresh ``[T, B, H]`` copy).
+    """
+    d_w = d_pre[0].t().mm(h0)
+    return d_w.addmm_(d_pre[1:].flatten(0, 1).t(), out[:-1].flatten(0, 1))

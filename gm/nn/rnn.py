@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gm.nn.recurrent import RecurrentLayer, run_recurrence
+from gm.nn.recurrent import RecurrentLayer, run_recurrence, weight_grad
 
 
 class ElmanLayer(RecurrentLayer):
@@ -45,6 +45,5 @@ class ElmanRecurrence(torch.autograd.Function):
             torch.mul(dh, torch.addcmul(one, out[t], out[t], value=-1), out=d_a[t])  # tanh'
             # ∂L/∂h_{t−1}: through W_hh, and from the loss at step t − 1.
             dh = torch.addmm(d_out[t - 1], d_a[t], w_hh) if t else torch.mm(d_a[t], w_hh)
-        h_prev_all = torch.cat([h0.unsqueeze(0), out[:-1]])
-        d_w = d_a.flatten(0, 1).t().mm(h_prev_all.flatten(0, 1))  # one matmul for all steps
+        d_w = weight_grad(d_a, h0, out)
         return d_a, dh, d_w, None
