@@ -91,6 +91,18 @@ def run_train(run_dir: Path, *overrides: str, timeout: float = 300):
     )
 
 
+def run_multirun(sweep_dir: Path, *overrides: str, timeout: float = 600):
+    """`python train.py -m` into ``sweep_dir``, with its data cache beside it."""
+    return run_script(
+        "train.py",
+        "-m",
+        f"hydra.sweep.dir={sweep_dir}",
+        *overrides,
+        timeout=timeout,
+        data_dir=sweep_dir.parent / "data",
+    )
+
+
 def kill_at_first_checkpoint(run_dir: Path, *overrides: str) -> None:
     """Start `python train.py` into ``run_dir`` and SIGKILL it as soon as its first
     ``last.ckpt`` exists (the run must save one mid-way, e.g. every N steps)."""

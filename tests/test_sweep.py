@@ -8,22 +8,19 @@ import json
 import math
 from pathlib import Path
 
-from tests.conftest import FAST_TRAIN, run_script
+from tests.conftest import FAST_TRAIN, run_multirun, run_script
 
 
 def test_multirun_runs_every_job_reports_a_failure_and_writes_the_report(
     tmp_path: Path, text_file: Path
 ) -> None:
     sweep = tmp_path / "sweep"
-    proc = run_script(
-        "train.py",
-        "-m",
-        f"hydra.sweep.dir={sweep}",
+    proc = run_multirun(
+        sweep,
         f"data.path={text_file}",
         *FAST_TRAIN,
         "model=rnn",
         "optimizer.lr=1e-3,3e-3,-1",  # the third job is bad input
-        data_dir=tmp_path / "data",
     )
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert "error: job 2 (" in proc.stderr and "optimizer.lr must be a positive" in proc.stderr

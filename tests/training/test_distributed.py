@@ -12,7 +12,7 @@ import torch
 
 from gm.nn.state import state_tensors
 from gm.training.distributed import is_global_zero
-from tests.conftest import FAST_TRAIN, kill_at_first_checkpoint, run_script, run_train
+from tests.conftest import FAST_TRAIN, kill_at_first_checkpoint, run_multirun, run_train
 
 # No dropout: each process draws masks for its own rows, so the runs would differ.
 TINY_RNN = ["model=rnn", "model.dropout=0", "model.hidden_dim=32", "model.emb_dim=16"]
@@ -71,18 +71,14 @@ def test_in_a_multirun_ddp_is_refused_and_ddp_spawn_trains(tmp_path: Path, text_
     """`ddp` re-runs train.py for its extra processes, which would restart the sweep;
     `ddp_spawn` starts them from inside the job, so sweeps use that."""
     sweep = tmp_path / "sweep"
-    proc = run_script(
-        "train.py",
-        "-m",
-        f"hydra.sweep.dir={sweep}",
+    proc = run_multirun(
+        sweep,
         f"data.path={text_file}",
         *FAST_TRAIN,
         *TINY_RNN,
         "trainer=ddp",
         "trainer.accelerator=cpu",
         "trainer.strategy=ddp,ddp_spawn",
-        data_dir=tmp_path / "data",
-        timeout=600,
     )
     assert proc.returncode == 1  # one job failed
     assert "error: job 0" in proc.stderr and "which a multirun (-m) cannot do" in proc.stderr
