@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -31,6 +32,26 @@ def pick_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"device={name} asked for CUDA but this machine has none; use device=cpu")
     return device
+
+
+# generate.py's precision= values, named as Lightning names them for training.
+PRECISIONS = ("32-true", "bf16-mixed", "bf16-true")
+
+
+def set_precision(model: torch.nn.Module, precision: str, device: torch.device):
+    """Put ``model`` in ``precision``; return the context to sample in.
+
+    ``bf16-mixed`` runs the products in bf16 under autocast with the state and weights in
+    fp32, as training's ``bf16-mixed`` does; ``bf16-true`` casts the weights (and so the
+    state) to bf16. Sampling itself always works on fp32 probabilities.
+    """
+    if precision not in PRECISIONS:
+        raise UserError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "bf16-true":
+        model.to(torch.bfloat16)
+    if precision == "bf16-mixed":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def encode_prompt(trained: TrainedModel, prompt: str, on_unknown: str) -> list[int]:
@@ -86,6 +107,7 @@ def run(cfg: DictConfig, out: TextIO = sys.stdout) -> list[dict[str, Any]]:
     options.check(trained.tokenizer.vocab_size)
     prompt = encode_prompt(trained, cfg.prompt, cfg.on_unknown)
     model = trained.model.to(device)
+    precision = set_precision(model, cfg.precision, device)
     window = int(cfg.window or trained.seq_len)
     modes = MODES if cfg.mode == "compare" else (cfg.mode,)
     vocabulary = training_vocabulary(trained, cfg.corpus) if cfg.mode == "compare" else None
@@ -103,16 +125,17 @@ def run(cfg: DictConfig, out: TextIO = sys.stdout) -> list[dict[str, Any]]:
             out.flush()
             stream = _Stream(out, trained.tokenizer)
             start = time.perf_counter()
-            new = generate(
-                model,
-                prompt,
-                cfg.max_new_tokens,
-                mode,
-                options,
-                generator,
-                window=window,
-                on_token=stream.write,
-            )
+            with precision:
+                new = generate(
+                    model,
+                    prompt,
+                    cfg.max_new_tokens,
+                    mode,
+                    options,
+                    generator,
+                    window=window,
+                    on_token=stream.write,
+                )
             seconds = time.perf_counter() - start
             stream.flush()
             text = trained.tokenizer.decode(new)

@@ -13,6 +13,10 @@ interpolated Kneser–Ney with one discount instead.
 
 down to the uniform distribution; a context never seen falls through to the next order.
 The state is the last ``order − 1`` tokens (``-1`` where the stream has none yet).
+
+Precision: the counts are integers and the discounts are derived from them, so no
+``.to(dtype)`` (Lightning's ``bf16-true``, say) can round them; probabilities are computed
+in fp32 whatever the model's or the default dtype.
 """
 
 from __future__ import annotations
@@ -39,9 +43,10 @@ class KneserNeyLM(nn.Module):
         self.vocab_size, self.order, self.discount = vocab_size, order, discount
         for k in range(1, order + 1):
             self.register_buffer(f"keys_{k}", torch.zeros(0, dtype=torch.long))
-            self.register_buffer(f"counts_{k}", torch.zeros(0))
-        # discounts[k] = (D₁, D₂, D₃₊) of order k; row 0 unused.
-        self.register_buffer("discounts", torch.zeros(order + 1, 3))
+            self.register_buffer(f"counts_{k}", torch.zeros(0, dtype=torch.long))
+        # discounts[k] = (D₁, D₂, D₃₊) of order k; row 0 unused. Not a buffer: a function
+        # of the counts, recomputed when they are loaded.
+        self.discounts = torch.zeros(order + 1, 3, dtype=torch.float64)
 
     @property
     def num_ngrams(self) -> int:
@@ -66,30 +71,36 @@ class KneserNeyLM(nn.Module):
             else:  # continuation counts: distinct (k+1)-grams ending in this k-gram
                 keys, counts = torch.unique(higher % self.vocab_size**k, return_counts=True)
             higher = keys
-            setattr(self, f"keys_{k}", keys.to(self.discounts.device))
-            setattr(self, f"counts_{k}", counts.float().to(self.discounts.device))
-            self.discounts[k] = self._estimate_discounts(counts)
+            device = self.keys_1.device
+            setattr(self, f"keys_{k}", keys.to(device))
+            setattr(self, f"counts_{k}", counts.to(device))
+        self._estimate_all_discounts()
+
+    def _estimate_all_discounts(self) -> None:
+        for k in range(1, self.order + 1):
+            self.discounts[k] = self._estimate_discounts(getattr(self, f"counts_{k}").cpu())
 
     def _estimate_discounts(self, counts: Tensor) -> Tensor:
         if self.discount != "modified":
-            return torch.full((3,), float(self.discount))
+            return torch.full((3,), float(self.discount), dtype=torch.float64)
         n1, n2, n3, n4 = ((counts == c).sum().item() for c in (1, 2, 3, 4))
         if min(n1, n2, n3, n4) == 0:  # too little data for the estimate: Chen & Goodman's shape
-            return torch.tensor([0.5, 1.0, 1.5])
+            return torch.tensor([0.5, 1.0, 1.5], dtype=torch.float64)
         y = n1 / (n1 + 2 * n2)
-        d = torch.tensor([1 - 2 * y * n2 / n1, 2 - 3 * y * n3 / n2, 3 - 4 * y * n4 / n3])
-        return torch.minimum(d.clamp(min=0), torch.tensor([1.0, 2.0, 3.0]))
+        d = [1 - 2 * y * n2 / n1, 2 - 3 * y * n3 / n2, 3 - 4 * y * n4 / n3]
+        d = torch.tensor(d, dtype=torch.float64)
+        return torch.minimum(d.clamp(min=0), torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64))
 
     def probabilities(self, contexts: Tensor) -> Tensor:
         """``P(w | context)`` for ``contexts [N, order-1]`` (``-1`` = no token) -> ``[N, V]``."""
         n, v = contexts.shape[0], self.vocab_size
-        p = torch.full((n, v), 1.0 / v, device=contexts.device)
+        p = torch.full((n, v), 1.0 / v, device=contexts.device, dtype=torch.float32)
         for k in range(1, self.order + 1):
             ctx = contexts[:, contexts.shape[1] - (k - 1) :]
             valid = (ctx >= 0).all(1)
             c = self._count_rows(k, self._hash(ctx.clamp(min=0)))
             total = c.sum(1)
-            d1, d2, d3 = self.discounts[k]
+            d1, d2, d3 = self.discounts[k].to(p.device, torch.float32)
             d = torch.where(c >= 3, d3, torch.where(c >= 2, d2, d1)) * (c > 0)
             gamma = (d1 * (c == 1).sum(1) + d2 * (c == 2).sum(1) + d3 * (c >= 3).sum(1)) / total
             p_k = (c - d).clamp(min=0) / total[:, None] + gamma[:, None] * p
@@ -107,8 +118,8 @@ class KneserNeyLM(nn.Module):
         rows = torch.repeat_interleave(torch.arange(len(contexts), device=keys.device), lengths)
         starts = torch.repeat_interleave(lo - (lengths.cumsum(0) - lengths), lengths)
         pos = torch.arange(rows.numel(), device=keys.device) + starts
-        dense = torch.zeros(len(contexts), v, device=keys.device)
-        dense[rows, keys[pos] % v] = counts[pos]
+        dense = torch.zeros(len(contexts), v, device=keys.device, dtype=torch.float32)
+        dense[rows, keys[pos] % v] = counts[pos].to(dense.dtype)
         return dense
 
     def forward(self, tokens: Tensor, state: State | None = None) -> tuple[Tensor, State]:
@@ -125,12 +136,16 @@ class KneserNeyLM(nn.Module):
         return p.clamp(min=1e-30).log().view(b, t, -1), (full[:, full.shape[1] - m :],)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
-        # The count tables' sizes depend on the corpus: take the stored shapes.
+        # Files written before the discounts were derived hold them; they are recomputed.
+        state_dict.pop(prefix + "discounts", None)
+        # The count tables' sizes depend on the corpus: take the stored shapes. Counts
+        # stay integers (older files stored them as floats, exactly).
         for name in list(self._buffers):
             stored = state_dict.get(prefix + name)
             if stored is not None and stored.shape != self._buffers[name].shape:
-                self._buffers[name] = torch.empty_like(stored)
+                self._buffers[name] = torch.empty_like(stored, dtype=torch.long)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self._estimate_all_discounts()
 
     def extra_repr(self) -> str:
         return f"vocab={self.vocab_size}, order={self.order}, discount={self.discount}"

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from gm.nn.recurrent import RecurrentLayer, run_recurrence, weight_grad
+from gm.nn.recurrent import RecurrentLayer, autocast_off, project, run_recurrence, weight_grad
 
 
 class GRULayer(RecurrentLayer):
@@ -36,8 +36,8 @@ class GRULayer(RecurrentLayer):
         # projection once per call instead of once per step.
         return self.bias + F.pad(self.bias_hh, (0, self.hidden_size))
 
-    def recurrence(self, gx: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
-        out = run_recurrence(GRURecurrence, gx, h, self.weight_hh)
+    def recurrence(self, gx: Tensor, h: Tensor, w_hh: Tensor) -> tuple[Tensor, Tensor]:
+        out = run_recurrence(GRURecurrence, gx, h, w_hh)
         # State: the last output is the state carried to the next chunk.
         return out, out[-1]
 
@@ -50,6 +50,10 @@ class GRURecurrence(torch.autograd.Function):
     kernels per step where the unfused formulas took seventeen. Per-step
     tensors are allocated per step: one ``[T, ...]`` buffer per activation measured
     slower, its fresh pages faulted in on every call.
+
+    ``gx``, ``h0`` and the outputs are in the state dtype, ``w_hh`` in the compute dtype
+    (see ``gm.nn.recurrent``): mixed precision adds a cast of ``h`` down and of ``W_hh h``
+    up per step, and the gate math stays in the state dtype.
     """
 
     @staticmethod
@@ -60,7 +64,7 @@ class GRURecurrence(torch.autograd.Function):
         rzs, ns, ghs = [], [], []
         h, w_t = h0, w_hh.t()
         for t in range(steps):
-            gh = torch.mm(h, w_t)
+            gh = project(h, w_t)
             rz = torch.sigmoid(gx[t, :, : 2 * hs] + gh[:, : 2 * hs])
             n = torch.tanh(torch.addcmul(gx[t, :, 2 * hs :], rz[:, :hs], gh[:, 2 * hs :]))
             # State: h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}, written straight into the output.
@@ -75,6 +79,7 @@ class GRURecurrence(torch.autograd.Function):
         return out
 
     @staticmethod
+    @autocast_off
     def backward(ctx: Any, d_out: Tensor) -> tuple[Tensor, Tensor, Tensor, None]:
         h0, w_hh, out = ctx.saved_tensors
         steps, batch, hs = out.shape
@@ -93,8 +98,8 @@ class GRURecurrence(torch.autograd.Function):
             d_gh_t[:, : 2 * hs].mul_(torch.addcmul(rz, rz, rz, value=-1))
             torch.mul(d_an[t], rz[:, :hs], out=d_gh_t[:, 2 * hs :])
             # ∂L/∂h_{t−1}: through z, through W_hh, and from the loss at step t − 1.
-            dh = torch.addmm(dh_z + d_out[t - 1] if t else dh_z, d_gh_t, w_hh)
-        d_w = weight_grad(d_gh, h0, out)
+            dh = project(d_gh_t, w_hh, dh_z + d_out[t - 1] if t else dh_z)
+        d_w = weight_grad(d_gh, h0, out, w_hh.dtype)
         # gx and W_hh h share r's and z's sums; only n's block differs. Written in place:
         # a fresh [T, B, 3H] tensor would cost more in page faults than the copy.
         d_gh[..., 2 * hs :] = d_an

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gm.nn.recurrent import RecurrentLayer, run_recurrence, weight_grad
+from gm.nn.recurrent import RecurrentLayer, autocast_off, project, run_recurrence, weight_grad
 
 
 class LSTMLayer(RecurrentLayer):
@@ -33,10 +33,10 @@ class LSTMLayer(RecurrentLayer):
         return h, torch.zeros_like(h)
 
     def recurrence(
-        self, gx: Tensor, state: tuple[Tensor, Tensor]
+        self, gx: Tensor, state: tuple[Tensor, Tensor], w_hh: Tensor
     ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         h0, c0 = state
-        out, c = run_recurrence(LSTMRecurrence, gx, h0, c0, self.weight_hh)
+        out, c = run_recurrence(LSTMRecurrence, gx, h0, c0, w_hh)
         # State: (h, c) after the last step, carried to the next chunk.
         return out, (out[-1], c)
 
@@ -48,6 +48,9 @@ class LSTMRecurrence(torch.autograd.Function):
     fused op each), which leaves the backward ten kernels per step. Per-step tensors are
     allocated per step, as for the GRU: at Leviathan's size one ``[T, ...]`` buffer per
     activation is hundreds of megabytes of fresh pages to fault in on every call.
+
+    ``w_hh`` is in the compute dtype, everything else — the cell state above all — in the
+    state dtype (see ``gm.nn.recurrent``).
     """
 
     @staticmethod
@@ -61,7 +64,7 @@ class LSTMRecurrence(torch.autograd.Function):
         one = gx.new_ones(())
         h, c, w_t = h0, c0, w_hh.t()
         for t in range(steps):
-            a = torch.addmm(gx[t], h, w_t)
+            a = project(h, w_t, gx[t])
             i, f, g, o = a[:, :hs], a[:, hs : 2 * hs], a[:, 2 * hs : 3 * hs], a[:, 3 * hs :]
             a[:, : 2 * hs].sigmoid_()
             g.tanh_()
@@ -79,10 +82,14 @@ class LSTMRecurrence(torch.autograd.Function):
                 tanh_cells.append(tanh_c)
         if keep:
             ctx.save_for_backward(h0, c0, w_hh, out)
-            ctx.acts, ctx.d_acts, ctx.cells, ctx.tanh_cells = acts, d_acts, cells, tanh_cells
+            # The last cell state is an output: held on ctx it would form a reference
+            # cycle through its grad_fn, and every step's activations would leak. The
+            # backward never reads it (c_{t−1} only).
+            ctx.acts, ctx.d_acts, ctx.cells, ctx.tanh_cells = acts, d_acts, cells[:-1], tanh_cells
         return out, c
 
     @staticmethod
+    @autocast_off
     def backward(ctx: Any, d_out: Tensor, d_c_last: Tensor) -> tuple[Tensor, ...]:
         h0, c0, w_hh, out = ctx.saved_tensors
         steps, batch, hs = out.shape
@@ -102,6 +109,6 @@ class LSTMRecurrence(torch.autograd.Function):
             d_a.mul_(ctx.d_acts[t])
             dc = dc * f
             # ∂L/∂h_{t−1}: through W_hh, and from the loss at step t − 1.
-            dh = torch.addmm(d_out[t - 1], d_a, w_hh) if t else torch.mm(d_a, w_hh)
-        d_w = weight_grad(d_a_all, h0, out)
+            dh = project(d_a, w_hh, d_out[t - 1] if t else None)
+        d_w = weight_grad(d_a_all, h0, out, w_hh.dtype)
         return d_a_all, dh, dc, d_w, None

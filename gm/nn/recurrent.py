@@ -9,17 +9,44 @@ backward through time (BPTT): the reverse loop does one matmul per step for the
 gradient flowing to the previous state, and the weight gradient over all ``T`` steps
 is one large matmul afterwards — what cuDNN does, instead of autograd's ``T`` small
 ones. Activations are kept only when a gradient will be asked for.
+
+Precision. Two dtypes meet in a layer, the way cuDNN's recurrences handle them:
+
+- the *state dtype*, the parameters' own (fp32 under Lightning's ``bf16-mixed`` and
+  ``16-mixed``): the hidden and cell state, the layer's outputs, every gate's sum and
+  nonlinearity, and every gradient flowing back through time;
+- the *compute dtype*, autocast's when it is on (else the state dtype): the operands of
+  the products — the input projection ``W_ih x``, each step's ``W_hh h``, the backward's
+  ``δ W_hh`` and the weight gradient. The GEMMs accumulate in fp32; a per-step product
+  is widened to the state dtype before the gate math reads it.
+
+``forward`` hands the recurrence ``W_hh`` already cast to the compute dtype and ``gx``
+and the state in the state dtype; inside a recurrence autocast is off, so every cast
+is the explicit one written there, the no-grad path (validation, generation) computes
+exactly what the training path computes, and each gradient leaves in its input's
+dtype. Under ``*-true`` precisions both dtypes are the parameters' and no cast happens.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from gm.nn.state import State
+from gm.nn.state import State, map_state
+
+
+def compute_dtype(weight: Tensor) -> torch.dtype:
+    """The dtype the layer's products run in: autocast's when it is on for ``weight``'s
+    device, else ``weight``'s own."""
+    device = weight.device.type
+    if torch.is_autocast_enabled(device):
+        return torch.get_autocast_dtype(device)
+    return weight.dtype
 
 
 class RecurrentLayer(nn.Module):
@@ -48,21 +75,29 @@ class RecurrentLayer(nn.Module):
         return self.bias
 
     def initial_state(self, batch: int, like: Tensor) -> State:
-        """Zero state at the start of a stream."""
+        """Zero state at the start of a stream, on ``like``'s device and in its dtype."""
         return torch.zeros(batch, self.hidden_size, dtype=like.dtype, device=like.device)
 
-    def recurrence(self, gx: Tensor, state: State) -> tuple[Tensor, State]:
-        """The time loop: ``gx [T, B, gates*H]`` from ``state`` -> outputs ``[T, B, H]``."""
+    def recurrence(self, gx: Tensor, state: State, w_hh: Tensor) -> tuple[Tensor, State]:
+        """The time loop: ``gx [T, B, gates*H]`` from ``state`` -> outputs ``[T, B, H]``;
+        ``w_hh`` is ``weight_hh`` in the compute dtype."""
         raise NotImplementedError
 
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """Run ``x [B, T, I]`` from ``state`` (zeros when None); return outputs ``[B, T, H]``."""
+        dtype = self.weight_hh.dtype  # the state dtype (see the module docstring)
         if state is None:
             # State: a new stream starts from zeros.
-            state = self.initial_state(x.shape[0], x)
+            state = self.initial_state(x.shape[0], self.weight_hh)
+        else:
+            # State: a carried state joins the state dtype (a checkpoint keeps it in fp32;
+            # a no-op when it is already there).
+            state = map_state(lambda s: s.to(dtype), state)
         # Time-major inside the layer: each step reads one contiguous [B, gates*H] block.
-        gx = F.linear(x.transpose(0, 1), self.weight_ih, self.input_bias())
-        out, state = self.recurrence(gx, state)
+        # The projection runs in autocast's dtype; its result joins the fp32 sums.
+        gx = F.linear(x.transpose(0, 1), self.weight_ih, self.input_bias()).to(dtype)
+        w_hh = self.weight_hh.to(compute_dtype(self.weight_hh))
+        out, state = self.recurrence(gx, state, w_hh)
         return out.transpose(0, 1), state
 
     def extra_repr(self) -> str:
@@ -70,19 +105,45 @@ class RecurrentLayer(nn.Module):
 
 
 def run_recurrence(function: type[torch.autograd.Function], *inputs: Tensor):
-    """Run a recurrence ``Function``: through autograd, keeping activations, when a
-    gradient can be asked for; otherwise (validation, generation) its forward directly,
-    with no graph node to build — a step of generation then costs the loop alone."""
-    if torch.is_grad_enabled() and any(t.requires_grad for t in inputs):
-        return function.apply(*inputs, True)
-    return function.forward(None, *inputs, False)
+    """Run a recurrence ``Function`` with autocast off (its dtypes are explicit): through
+    autograd, keeping activations, when a gradient can be asked for; otherwise
+    (validation, generation) its forward directly, with no graph node to build — a step
+    of generation then costs the loop alone."""
+    with torch.autocast(inputs[0].device.type, enabled=False):
+        if torch.is_grad_enabled() and any(t.requires_grad for t in inputs):
+            return function.apply(*inputs, True)
+        return function.forward(None, *inputs, False)
 
 
-def weight_grad(d_pre: Tensor, h0: Tensor, out: Tensor) -> Tensor:
-    """∂L/∂W_hh for all ``T`` steps at once: Σ_t d_pre[t]ᵀ h_{t−1}, with h_{−1} = ``h0``.
+def autocast_off(backward: Callable[..., tuple]) -> Callable[..., tuple]:
+    """Run a recurrence's backward with autocast off, as its forward ran, whatever
+    context ``loss.backward()`` was called from."""
+
+    @functools.wraps(backward)
+    def run(ctx, *grads: Tensor) -> tuple:
+        with torch.autocast(grads[0].device.type, enabled=False):
+            return backward(ctx, *grads)
+
+    return run
+
+
+def project(a: Tensor, w: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``bias + a @ w``, the product in ``w``'s dtype (the compute dtype), the result in
+    ``a``'s (the state dtype): one fused kernel when the two dtypes agree."""
+    if a.dtype == w.dtype:
+        return torch.mm(a, w) if bias is None else torch.addmm(bias, a, w)
+    # Widened first: an elementwise op on mixed dtypes takes a slow, unvectorised path.
+    product = torch.mm(a.to(w.dtype), w).to(a.dtype)
+    return product if bias is None else product.add_(bias)
+
+
+def weight_grad(d_pre: Tensor, h0: Tensor, out: Tensor, dtype: torch.dtype) -> Tensor:
+    """∂L/∂W_hh for all ``T`` steps at once: Σ_t d_pre[t]ᵀ h_{t−1}, with h_{−1} = ``h0``,
+    in ``dtype`` (the compute dtype: this is the backward's largest product).
 
     One large matmul over steps 1…T−1 plus step 0's, rather than concatenating ``h0``
     with the outputs (a fresh ``[T, B, H]`` copy).
     """
+    d_pre, h0, out = d_pre.to(dtype), h0.to(dtype), out.to(dtype)
     d_w = d_pre[0].t().mm(h0)
     return d_w.addmm_(d_pre[1:].flatten(0, 1).t(), out[:-1].flatten(0, 1))

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gm.nn.recurrent import RecurrentLayer, run_recurrence, weight_grad
+from gm.nn.recurrent import RecurrentLayer, autocast_off, project, run_recurrence, weight_grad
 
 
 class ElmanLayer(RecurrentLayer):
@@ -15,14 +15,15 @@ class ElmanLayer(RecurrentLayer):
 
     gates = 1
 
-    def recurrence(self, gx: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
-        out = run_recurrence(ElmanRecurrence, gx, h, self.weight_hh)
+    def recurrence(self, gx: Tensor, h: Tensor, w_hh: Tensor) -> tuple[Tensor, Tensor]:
+        out = run_recurrence(ElmanRecurrence, gx, h, w_hh)
         # State: the last output is the state carried to the next chunk.
         return out, out[-1]
 
 
 class ElmanRecurrence(torch.autograd.Function):
-    """The Elman time loop with its backward through time written out."""
+    """The Elman time loop with its backward through time written out; ``w_hh`` in the
+    compute dtype, everything else in the state dtype (see ``gm.nn.recurrent``)."""
 
     @staticmethod
     def forward(ctx: Any, gx: Tensor, h0: Tensor, w_hh: Tensor, keep: bool) -> Tensor:
@@ -30,12 +31,13 @@ class ElmanRecurrence(torch.autograd.Function):
         h, w_t = h0, w_hh.t()
         for t in range(gx.shape[0]):
             # State: h_t from h_{t−1}, written straight into the output.
-            h = torch.tanh(torch.addmm(gx[t], h, w_t), out=out[t])
+            h = torch.tanh(project(h, w_t, gx[t]), out=out[t])
         if keep:
             ctx.save_for_backward(h0, w_hh, out)
         return out
 
     @staticmethod
+    @autocast_off
     def backward(ctx: Any, d_out: Tensor) -> tuple[Tensor, Tensor, Tensor, None]:
         h0, w_hh, out = ctx.saved_tensors
         d_a = torch.empty_like(out)
@@ -44,6 +46,6 @@ class ElmanRecurrence(torch.autograd.Function):
         for t in range(out.shape[0] - 1, -1, -1):
             torch.mul(dh, torch.addcmul(one, out[t], out[t], value=-1), out=d_a[t])  # tanh'
             # ∂L/∂h_{t−1}: through W_hh, and from the loss at step t − 1.
-            dh = torch.addmm(d_out[t - 1], d_a[t], w_hh) if t else torch.mm(d_a[t], w_hh)
-        d_w = weight_grad(d_a, h0, out)
+            dh = project(d_a[t], w_hh, d_out[t - 1] if t else None)
+        d_w = weight_grad(d_a, h0, out, w_hh.dtype)
         return d_a, dh, d_w, None

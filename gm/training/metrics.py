@@ -33,6 +33,16 @@ class LanguageModelMetrics(Metric):
             "position_tokens", torch.zeros(seq_len, dtype=torch.long), dist_reduce_fx="sum"
         )
 
+    def _apply(self, fn, exclude_state=()):
+        # The sums keep their dtypes (float64 nats, integer counts) whatever the module's
+        # precision: Lightning's bf16-true calls .to(dtype), which torchmetrics would apply
+        # to the states too. Only the device follows.
+        this = super()._apply(fn, exclude_state=(*exclude_state, *self._defaults))
+        for key in self._defaults:
+            this._defaults[key] = this._defaults[key].to(this.device)
+            setattr(this, key, getattr(this, key).to(this.device))
+        return this
+
     def update(self, nll: Tensor, chars: int | Tensor) -> None:
         """Add a batch: per-token losses ``[B, T]`` (or their sum) and the characters the
         targets decode to."""

@@ -31,6 +31,11 @@ from gm.training.schedule import warmup_cosine
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
+def widen(t: Tensor) -> Tensor:
+    """``t`` in fp32 when it is a 16-bit float; any other tensor as it is."""
+    return t.float() if t.is_floating_point() and t.element_size() < 4 else t
+
+
 class LanguageModelTask(L.LightningModule):
     """Trains any model with the one interface on stream batches ``(inputs, targets)``."""
 
@@ -93,9 +98,12 @@ class LanguageModelTask(L.LightningModule):
         # A checkpoint alone is enough to generate: it carries its tokenizer. For an exact
         # resume it also carries the training state and every random generator.
         checkpoint["gm"] = self.extra | {
-            "train_state": state_to(self._global_train_state(), "cpu"),
+            "train_state": map_state(widen, state_to(self._global_train_state(), "cpu")),
             "rng": rng_state(),
         }
+        # Weights are stored in fp32 whatever the precision (bf16-true trains bf16
+        # parameters), so every checkpoint loads, resumes and exports alike.
+        checkpoint["state_dict"] = {k: widen(v) for k, v in checkpoint["state_dict"].items()}
 
     def _global_train_state(self) -> State | None:
         """The carried state of every stream of the global batch.

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -16,6 +17,7 @@ from gm.data.tokenizer import describe
 from gm.errors import UserError
 from gm.export import is_bundle, write_bundle
 from gm.loading import find_checkpoint, load_checkpoint
+from gm.runtime import keep_freed_memory
 from gm.training.callbacks import MetricsJSON
 from gm.training.distributed import check_launcher, is_global_zero
 from gm.training.task import LanguageModelTask
@@ -35,6 +37,8 @@ def _instantiate_group(group: DictConfig | None) -> list[Any]:
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train the model ``cfg`` describes; return the contents of the run's ``metrics.json``."""
     check_config(cfg)
+    if cfg.get("keep_freed_memory", True):
+        keep_freed_memory()
     ckpt_path = resume_checkpoint(cfg)
     run_dir = Path(cfg.paths.output_dir)
     if not cfg.get("resume") and (
@@ -107,6 +111,14 @@ def check_config(cfg: DictConfig) -> None:
             raise UserError(f"{key} must be a positive number, got {value!r}")
     if cfg.optimizer.get("weight_decay", 0) < 0:
         raise UserError(f"optimizer.weight_decay must be >= 0, got {cfg.optimizer.weight_decay}")
+    eps = cfg.optimizer.get("eps", 1e-8)  # torch.optim.AdamW's default
+    if str(cfg.trainer.get("precision")) == "16-true" and eps < torch.finfo(torch.float16).tiny:
+        # fp16 parameters give fp16 optimizer state: such an eps is 0 there, and the
+        # first step divides by zero.
+        raise UserError(
+            f"trainer.precision=16-true keeps AdamW's state in fp16, where eps={eps} "
+            "underflows to 0; use 16-mixed or bf16-true, or add +optimizer.eps=1e-4"
+        )
     epochs, steps = cfg.trainer.get("max_epochs"), cfg.trainer.get("max_steps", -1)
     if (epochs is None or epochs < 1) and (steps is None or steps <= 0):
         raise UserError(

@@ -75,6 +75,14 @@ def test_stateless_sees_only_the_last_token(trained_run: Path) -> None:
     torch.testing.assert_close(seen[0], alone[:, -1])
 
 
+@pytest.mark.parametrize("precision", ["bf16-mixed", "bf16-true"])
+def test_samples_in_bf16_when_asked(trained_run: Path, precision: str) -> None:
+    text, records = generate_text(
+        trained_run, precision=precision, prompt="To be", max_new_tokens=30
+    )
+    assert text.startswith("To be") and len(records[0]["tokens"]) == 30
+
+
 @pytest.mark.parametrize(
     "overrides,needle",
     [
@@ -84,6 +92,7 @@ def test_stateless_sees_only_the_last_token(trained_run: Path) -> None:
         ({"max_new_tokens": -1}, "max_new_tokens"),
         ({"num_samples": 0}, "num_samples"),
         ({"mode": "sideways"}, "mode must be"),
+        ({"precision": "fp8"}, "precision must be one of"),
     ],
 )
 def test_bad_options_are_refused(trained_run: Path, overrides, needle: str) -> None:

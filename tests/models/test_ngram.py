@@ -86,3 +86,27 @@ def test_counts_survive_a_state_dict_round_trip(fitted) -> None:
     tokens = torch.randint(0, 6, (2, 20))
     assert torch.equal(fresh(tokens)[0], model(tokens)[0])
     assert fresh.num_ngrams == model.num_ngrams > 0
+
+
+def test_a_precision_change_leaves_the_model_exact(fitted) -> None:
+    """bf16-true casts every floating tensor of a model: the counts are integers, the
+    discounts derive from them, and probabilities are computed in fp32."""
+    model, _ = fitted
+    tokens = torch.randint(0, 6, (2, 20))
+    before = model(tokens)[0]
+    model.to(torch.bfloat16)
+    after = model(tokens)[0]
+    assert after.dtype == torch.float32 and torch.equal(after, before)
+
+
+def test_files_with_float_counts_and_stored_discounts_still_load(fitted) -> None:
+    """Checkpoints and bundles written before the counts became integers."""
+    model, _ = fitted
+    legacy = {
+        k: (v.float() if k.startswith("counts_") else v) for k, v in model.state_dict().items()
+    }
+    legacy["discounts"] = model.discounts.float()
+    fresh = KneserNeyLM(vocab_size=6, order=4)
+    fresh.load_state_dict(legacy)
+    tokens = torch.randint(0, 6, (2, 20))
+    torch.testing.assert_close(fresh(tokens)[0], model(tokens)[0])

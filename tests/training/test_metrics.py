@@ -35,6 +35,19 @@ def test_loss_by_position() -> None:
     assert m.loss_by_position() == pytest.approx([4.0, 2.0, 1.0, 14 / 6])
 
 
+def test_sums_keep_their_dtypes_under_a_precision_change() -> None:
+    """Lightning's bf16-true calls ``.to(bfloat16)`` on the whole task: the sums must stay
+    float64 and integer (torchmetrics alone would make them bf16)."""
+    m = LanguageModelMetrics(seq_len=2).to(torch.bfloat16)
+    assert (m.nats.dtype, m.tokens.dtype, m.position_nats.dtype) == (
+        torch.float64,
+        torch.int64,
+        torch.float64,
+    )
+    m.update(torch.full((1, 2), 1.001), 2)
+    assert m.compute()["loss"].item() == pytest.approx(1.001, rel=1e-6)
+
+
 def test_warmup_then_cosine() -> None:
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     sched = warmup_cosine(opt, total_steps=110, warmup_steps=10, min_lr_ratio=0.1)

@@ -1,0 +1,24 @@
+"""The tests of ``gm.nn`` run on ``GM_TEST_DEVICE`` (default ``cpu``);
+``benchmarks/gpu_check.py`` runs them with ``GM_TEST_DEVICE=cuda``."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+DEVICE = torch.device(os.environ.get("GM_TEST_DEVICE", "cpu"))
+
+
+@pytest.fixture(autouse=True)
+def _on_device():
+    """Every tensor and module a test makes is created on ``DEVICE``."""
+    if DEVICE.type == "cpu":
+        yield
+        return
+    # Parity with cuDNN at 1e-5 needs full fp32 products on both sides.
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    with torch.device(DEVICE):
+        yield
