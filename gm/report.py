@@ -25,6 +25,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from gm.errors import UserError
+from gm.training.metrics import overfitting_onset
 
 FAILED = "failed.json"  # written by gm.sweep when a job raises
 CURVE = "val/bpc"
@@ -40,6 +41,7 @@ COLUMNS = [
     "tokens_per_s",
     "best_val_bpc",
     "best_step",
+    "overfit_epoch",
     *(f"final_bpc_{mode}" for mode in MODES),
     "error",
 ]
@@ -74,6 +76,7 @@ class Run:
         # A non-finite validation is stored as null: it is never the best.
         best = min(history, key=lambda h: _or_inf(h.get(CURVE)), default={})
         final = m.get("final") or (history[-1] if history else {})
+        onset = overfitting_onset(m.get("history") or [])
         wall = m.get("wall_time_s")
         if wall is None and self.scalars:  # still running: the span of the logged events
             times = [t for points in self.scalars.values() for _, _, t in points]
@@ -89,6 +92,7 @@ class Run:
             "tokens_per_s": m.get("train_tokens_per_s") or "",
             "best_val_bpc": best.get(CURVE, ""),
             "best_step": best.get("step", ""),
+            "overfit_epoch": onset["epoch"] if onset else "",
             **{f"final_bpc_{mode}": final.get(tag, "") for mode, tag in MODES.items()},
             "error": self.error,
         }
@@ -202,13 +206,15 @@ def markdown(runs: list[Run], rows: list[dict[str, Any]]) -> str:
         "",
         f"{len(runs)} runs: {counts}. Validation bits per character: the best of each run, "
         "and the last validation's three inference modes (state carried, reset every "
-        "chunk, reset every token).",
+        "chunk, reset every token). Overfitting sets in at the epoch of the lowest "
+        "validation loss when a later validation is worse while the training loss is lower "
+        "(blank: not seen).",
         "",
         f"Overrides shared by every run: `{' '.join(sorted(shared))}`" if shared else "",
         "",
         "| run | status | model | parameters | steps | wall time (s) | tokens/s "
-        "| best val bpc (step) | stateful | chunk | stateless |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| best val bpc (step) | overfits after epoch | stateful | chunk | stateless |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:
         best = _cell(row["best_val_bpc"])
@@ -223,6 +229,7 @@ def markdown(runs: list[Run], rows: list[dict[str, Any]]) -> str:
             _cell(row["wall_time_s"], 1),
             _cell(row["tokens_per_s"], 0),
             best,
+            _cell(row["overfit_epoch"]),
             *(_cell(row[f"final_bpc_{mode}"]) for mode in MODES),
         ]
         lines.append("| " + " | ".join(cells) + " |")

@@ -27,6 +27,7 @@ from gm.figures import bar_figure, loss_by_position_figure, save
 from gm.generation import SamplingOptions, generate
 from gm.generation.stats import text_stats, words
 from gm.loading import TrainedModel, load_trained
+from gm.training.metrics import overfitting_onset
 
 
 def is_run(path: Path) -> bool:
@@ -86,8 +87,13 @@ def study_one(path: Path, cfg: DictConfig) -> dict[str, Any]:
         )
         text = tok.decode(new)
         samples[mode] = {"text": text, **text_stats(text, vocabulary)}
+    metrics_file = (path if path.is_dir() else path.parent.parent) / "metrics.json"
+    history = (
+        json.loads(metrics_file.read_text()).get("history", []) if metrics_file.is_file() else []
+    )
     return {
         "path": str(path),
+        "overfitting_onset": overfitting_onset(history),
         "label": run_label(path, trained),
         "name": trained.name or path.name,
         "carry_state": trained.carry_state,
@@ -142,6 +148,12 @@ def write_report(results: list[dict[str, Any]], out: Path) -> Path:
                 f"| {s['bpc']:.4f} | {s['ppl']:.2f} |"
             )
     lines += regime_tables(results)
+    lines += ["", "Overfitting onset (the epoch of the lowest validation loss, when a later "
+              "validation is worse while the training loss is lower):", ""]  # fmt: skip
+    for r in results:
+        onset = r.get("overfitting_onset")
+        seen = f"after epoch {onset['epoch']}" if onset else "not seen (or no training history)"
+        lines.append(f"- {r['label']}: {seen}")
 
     bars = {r["label"]: {m: r["scores"][m]["bpc"] for m in MODES} for r in results}
     save(

@@ -48,3 +48,21 @@ def test_a_folder_without_runs_is_a_sentence(tmp_path: Path) -> None:
     proc = run_script("gm.report", str(tmp_path / "missing"))
     assert proc.returncode == 2 and proc.stderr.startswith("error: ")
     assert "Traceback" not in proc.stderr
+
+
+def test_the_overfitting_onset_is_a_column(tmp_path: Path) -> None:
+    overfits, improves = tmp_path / "0_overfits", tmp_path / "1_improves"
+    for run, val, train in (
+        (overfits, [2.0, 1.5, 1.6, 1.8], [2.1, 1.5, 1.3, 1.1]),
+        (improves, [2.0, 1.5, 1.4, 1.3], [2.1, 1.5, 1.3, 1.1]),
+    ):
+        run.mkdir()
+        history = [
+            {"epoch": e, "step": 10 * (e + 1), "val/loss": v, "val/bpc": v / 0.69, "train/loss": t}
+            for e, (v, t) in enumerate(zip(val, train, strict=True))
+        ]
+        (run / "metrics.json").write_text(json.dumps({"final": history[-1], "history": history}))
+    write_report([tmp_path], tmp_path / "out")
+    rows = list(csv.DictReader((tmp_path / "out" / "report.csv").open()))
+    assert [r["overfit_epoch"] for r in rows] == ["1", ""]
+    assert "overfits after epoch" in (tmp_path / "out" / "report.md").read_text()

@@ -14,6 +14,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 
 from gm.atomic import write_json_atomic
+from gm.training.metrics import overfitting_onset
 
 
 class Checkpoint(ModelCheckpoint):
@@ -83,6 +84,9 @@ class MetricsJSON(L.Callback):
         self.best: dict[str, float] = {}
         self.best_epoch: int | None = None
         self.history: list[dict[str, float]] = []
+        # The training loss since the previous validation, summed per batch; each
+        # history entry records its mean beside the validation metrics.
+        self.train_loss = [0.0, 0]
         self._t0 = time.perf_counter()
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -90,11 +94,30 @@ class MetricsJSON(L.Callback):
 
     def state_dict(self) -> dict[str, Any]:
         # Kept in checkpoints, so a resumed run reports its whole history.
-        return {"best": self.best, "best_epoch": self.best_epoch, "history": self.history}
+        return {
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "history": self.history,
+            "train_loss": self.train_loss,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best, self.best_epoch = dict(state["best"]), state["best_epoch"]
         self.history = [dict(h) for h in state["history"]]
+        self.train_loss = list(state.get("train_loss", [0.0, 0]))
+
+    def on_train_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        loss = trainer.callback_metrics.get("train/loss_step")  # the global batch's, under DDP
+        if loss is not None and math.isfinite(float(loss)):
+            self.train_loss[0] += float(loss)
+            self.train_loss[1] += 1
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking:
@@ -102,7 +125,12 @@ class MetricsJSON(L.Callback):
         val = _floats(trainer.callback_metrics, "val/")
         if self.monitor not in val or val[self.monitor] is None:
             return
-        self.history.append({"epoch": trainer.current_epoch, "step": trainer.global_step, **val})
+        total, batches = self.train_loss
+        train = {"train/loss": total / batches} if batches else {}
+        self.train_loss = [0.0, 0]
+        self.history.append(
+            {"epoch": trainer.current_epoch, "step": trainer.global_step, **train, **val}
+        )
         if not self.best or val[self.monitor] < self.best[self.monitor]:
             self.best, self.best_epoch = val, trainer.current_epoch
 
@@ -141,6 +169,13 @@ class MetricsJSON(L.Callback):
                 if k != "char_lengths"
             },
             "checkpoints": {"best": best or last, "last": last},
+            "overfitting_onset": overfitting_onset(self.history, self.monitor),
+            "early_stopped_epoch": (
+                trainer.early_stopping_callback.stopped_epoch
+                if trainer.early_stopping_callback is not None
+                and trainer.early_stopping_callback.stopped_epoch
+                else None
+            ),
         }
         if hasattr(model, "num_ngrams"):
             payload["ngrams"] = model.num_ngrams

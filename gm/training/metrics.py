@@ -70,3 +70,36 @@ class LanguageModelMetrics(Metric):
             by_position = self.position_nats / self.position_tokens.clamp(min=1)
             mean = self.nats / self.tokens.clamp(min=1)
             return [*by_position.tolist(), float(mean)]
+
+
+def overfitting_onset(
+    history: list[dict[str, float | None]], monitor: str = "val/loss", train: str = "train/loss"
+) -> dict[str, float] | None:
+    """Where overfitting set in: the validation with the lowest ``monitor``, provided a later
+    validation has a higher ``monitor`` while the training loss (mean since the previous
+    validation) is lower than at the minimum. ``None`` while validation still improves, or
+    when its rises come with a rising training loss too (noise or divergence, not
+    overfitting). Returns the minimum's epoch and step, its loss, and the rise from it to
+    the last validation.
+    """
+    points = [h for h in history if h.get(monitor) is not None]
+    if not points:
+        return None
+    best = min(points, key=lambda h: h[monitor])
+    later = points[points.index(best) + 1 :]
+    overfit = [
+        h
+        for h in later
+        if h[monitor] > best[monitor]
+        and h.get(train) is not None
+        and best.get(train) is not None
+        and h[train] < best[train]
+    ]
+    if not overfit:
+        return None
+    return {
+        "epoch": best["epoch"],
+        "step": best["step"],
+        monitor: best[monitor],
+        "rise": points[-1][monitor] - best[monitor],
+    }

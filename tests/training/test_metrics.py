@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from gm.training.metrics import LanguageModelMetrics
+from gm.training.metrics import LanguageModelMetrics, overfitting_onset
 from gm.training.schedule import warmup_cosine
 
 
@@ -61,3 +61,25 @@ def test_warmup_then_cosine() -> None:
     assert lrs[60] == pytest.approx(0.1 + 0.9 * 0.5, abs=1e-6)  # half way down the cosine
     assert all(a >= b for a, b in itertools.pairwise(lrs[10:]))
     assert lrs[-1] > 0.1 and lrs[-1] == pytest.approx(0.1, abs=1e-3)
+
+
+def _curve(val: list[float], train: list[float]) -> list[dict[str, float]]:
+    return [
+        {"epoch": e, "step": 10 * (e + 1), "val/loss": v, "train/loss": t}
+        for e, (v, t) in enumerate(zip(val, train, strict=True))
+    ]
+
+
+def test_no_onset_while_validation_improves() -> None:
+    assert overfitting_onset(_curve([3.0, 2.5, 2.2, 2.1], [3.1, 2.6, 2.2, 2.0])) is None
+    assert overfitting_onset([]) is None
+
+
+def test_onset_is_the_minimum_before_validation_rises_while_training_falls() -> None:
+    onset = overfitting_onset(_curve([3.0, 2.4, 2.2, 2.3, 2.5], [3.1, 2.5, 2.1, 1.9, 1.7]))
+    assert onset == {"epoch": 2, "step": 30, "val/loss": 2.2, "rise": pytest.approx(0.3)}
+
+
+def test_a_rise_with_training_loss_rising_too_is_not_overfitting() -> None:
+    """Divergence (both losses up) is not overfitting."""
+    assert overfitting_onset(_curve([3.0, 2.4, 2.6], [3.1, 2.5, 2.7])) is None

@@ -1,0 +1,69 @@
+"""What the callbacks write down: the training loss beside each validation, early stopping."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from tests.conftest import FAST_TRAIN, run_train
+
+
+def test_early_stopping_ends_the_run_and_says_so(tmp_path: Path, text_file: Path):
+    """patience 1 with an improvement no run can make: the second validation stops it."""
+    run = tmp_path / "run"
+    proc = run_train(
+        run,
+        f"data.path={text_file}",
+        *FAST_TRAIN,
+        "trainer.max_epochs=5",
+        "callbacks=early_stopping",
+        "callbacks.early_stopping.patience=1",
+        "callbacks.early_stopping.min_delta=100",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["early_stopped_epoch"] == 1 and metrics["epochs"] == 2
+    assert [h["epoch"] for h in metrics["history"]] == [0, 1]
+    # Each validation records the mean training loss since the one before.
+    assert all(
+        0 < h["train/loss"] < 10 and math.isfinite(h["train/loss"]) for h in metrics["history"]
+    )
+    assert "overfitting_onset" in metrics
+    assert Path(metrics["checkpoints"]["best"]).is_file()
+
+
+def test_without_early_stopping_nothing_is_recorded(tmp_path: Path, text_file: Path):
+    run = tmp_path / "run"
+    assert run_train(run, f"data.path={text_file}", *FAST_TRAIN).returncode == 0
+    assert json.loads((run / "metrics.json").read_text())["early_stopped_epoch"] is None
+
+
+def test_an_overfitting_run_keeps_its_best_checkpoint_and_names_the_onset(tmp_path, text_file):
+    """Twelve epochs over the same two batches, wide and without dropout: validation bottoms
+    out and rises while training loss keeps falling. The best checkpoint (what generate.py,
+    the study and the bundle use) is the minimum's, not the last, and metrics.json names
+    the onset there."""
+    from gm.loading import find_checkpoint
+
+    run = tmp_path / "run"
+    proc = run_train(
+        run,
+        f"data.path={text_file}",
+        *FAST_TRAIN,
+        "trainer.max_epochs=12",
+        "optimizer.lr=0.02",
+        "model.hidden_dim=64",
+        "model.dropout=0",
+        "scheduler.min_lr_ratio=1.0",  # a constant rate, so it keeps overfitting
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((run / "metrics.json").read_text())
+    val = [h["val/loss"] for h in metrics["history"]]
+    best = val.index(min(val))
+    assert best < len(val) - 1  # not vacuous: the last validation is not the best
+    assert metrics["checkpoints"]["best"].endswith(f"best-epoch{best:02d}.ckpt")
+    assert find_checkpoint(run) == Path(metrics["checkpoints"]["best"])
+    assert metrics["best"]["epoch"] == best
+    onset = metrics["overfitting_onset"]
+    assert onset["epoch"] == best and onset["rise"] == val[-1] - val[best]
