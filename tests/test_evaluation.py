@@ -1,4 +1,9 @@
-"""The three inference modes agree exactly where they must, and differ where they should."""
+"""The three inference modes compute what their names promise, and bpc counts characters.
+
+Each test here was checked against the broken code it guards: `evaluate()` not carrying
+the state between batches, the stateless mode computing chunk mode, bpc counting the
+input tokens' characters instead of the targets'.
+"""
 
 from __future__ import annotations
 
@@ -6,42 +11,86 @@ import math
 
 import pytest
 import torch
+from torch.nn import functional as F
 
 from gm.data.streams import StreamBatches
 from gm.evaluation import MODES, evaluate, mode_nll
 from gm.models import BengioMLP, KneserNeyLM, RecurrentLM
 
+V, B, T, K = 12, 3, 8, 4
+
 
 def models():
-    ngram = KneserNeyLM(12, order=3)
-    ngram.fit(torch.randint(0, 12, (500,)))
-    return [RecurrentLM(12, "gru", 8, 16, 2).eval(), BengioMLP(12, context=4).eval(), ngram]
+    ngram = KneserNeyLM(V, order=3)
+    ngram.fit(torch.randint(0, V, (500,)))
+    return [RecurrentLM(V, "gru", 8, 16, 2).eval(), BengioMLP(V, context=4).eval(), ngram]
+
+
+def batches_of(x: torch.Tensor, y: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``K`` consecutive chunks of ``T`` tokens of the same ``B`` streams."""
+    return list(zip(x.split(T, 1), y.split(T, 1), strict=True))
+
+
+@pytest.mark.parametrize("model", models(), ids=["gru", "mlp", "ngram"])
+def test_each_mode_equals_its_definition(model) -> None:
+    x, y = torch.randint(0, V, (B, K * T)), torch.randint(0, V, (B, K * T))
+    scores = evaluate(model, batches_of(x, y), torch.ones(V, dtype=torch.long), T)
+
+    def nll(logits: torch.Tensor, targets: torch.Tensor) -> float:
+        return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten()).item()
+
+    with torch.no_grad():
+        # stateful: K batches carrying the state = one forward over the whole stream
+        stateful = nll(model(x)[0], y)
+        # chunk: every chunk from a zero state
+        chunk = nll(torch.cat([model(c)[0] for c in x.split(T, 1)], 1), y)
+        # stateless: every token alone from a zero state
+        alone = torch.cat([model(x[:, t : t + 1])[0] for t in range(K * T)], 1)
+        stateless = nll(alone, y)
+    for mode, expected in zip(MODES, (stateful, chunk, stateless), strict=True):
+        assert scores[mode].compute()["loss"].item() == pytest.approx(expected, rel=1e-5), mode
+    # Not vacuous: the three definitions differ on these models.
+    assert len({round(v, 4) for v in (stateful, chunk, stateless)}) == 3
 
 
 @pytest.mark.parametrize("model", models(), ids=["gru", "mlp", "ngram"])
 def test_one_chunk_from_zero_state_is_the_same_in_stateful_and_chunk(model) -> None:
-    x, y = torch.randint(0, 12, (3, 10)), torch.randint(0, 12, (3, 10))
+    x, y = torch.randint(0, V, (B, T)), torch.randint(0, V, (B, T))
     stateful, _ = mode_nll(model, x, y, "stateful", None)
     chunk, _ = mode_nll(model, x, y, "chunk")
     torch.testing.assert_close(stateful, chunk)
 
 
-@pytest.mark.parametrize("model", models(), ids=["gru", "mlp", "ngram"])
-def test_chunks_of_one_token_are_stateless(model) -> None:
-    x, y = torch.randint(0, 12, (3, 1)), torch.randint(0, 12, (3, 1))
-    torch.testing.assert_close(
-        mode_nll(model, x, y, "chunk")[0], mode_nll(model, x, y, "stateless")[0]
-    )
-
-
-def test_evaluate_streams_curves_and_the_gap() -> None:
-    model = RecurrentLM(12, "gru", 8, 16, 1).eval()
-    ids = torch.arange(2000) % 12  # a cycle: trivial with memory, hard without
-    metrics = evaluate(model, StreamBatches(ids, 4, 16), torch.ones(12, dtype=torch.long), 16)
+def test_bpc_counts_the_characters_of_the_targets() -> None:
+    """A subword vocabulary: each token decodes to 1–4 characters."""
+    model = models()[0]
+    x, y = torch.randint(0, V, (B, K * T)), torch.randint(0, V, (B, K * T))
+    char_lengths = torch.randint(1, 5, (V,))
+    assert char_lengths[x].sum() != char_lengths[y].sum()  # the test can tell them apart
+    scores = evaluate(model, batches_of(x, y), char_lengths, T)
     for mode in MODES:
-        curve = metrics[mode].loss_by_position()
-        assert len(curve) == 16 + 1 and all(math.isfinite(v) for v in curve)
-        assert curve[-1] == pytest.approx(float(metrics[mode].compute()["loss"]))
-    # Stateless: the same single-token prediction at every position of the chunk.
-    stateless = metrics["stateless"].loss_by_position()[:-1]
-    assert max(stateless) - min(stateless) < 0.5
+        out = scores[mode].compute()
+        nats = out["loss"].item() * y.numel()
+        expected = nats / (char_lengths[y].sum().item() * math.log(2))
+        assert out["bpc"].item() == pytest.approx(expected, rel=1e-5), mode
+
+
+def test_modes_order_and_loss_by_position_on_a_sequence_that_needs_memory() -> None:
+    """A period-24 sequence over 12 symbols: each symbol has two successors, told apart
+    by the symbol before it. A trigram knows the sequence exactly when it sees two tokens
+    of context; alone, a token leaves two choices."""
+    order = torch.randperm(V)
+    period = torch.cat([order, order.roll(5)])  # each symbol followed by two different ones
+    ids = period.repeat(40)
+    model = KneserNeyLM(V, order=3)
+    model.fit(ids)
+    scores = evaluate(model, StreamBatches(ids, 4, 6), torch.ones(V, dtype=torch.long), 6)
+    loss = {m: scores[m].compute()["loss"].item() for m in MODES}
+    assert loss["stateful"] + 0.05 < loss["chunk"] < loss["stateless"] - 0.1, loss
+    chunk = scores["chunk"].loss_by_position()
+    stateless = scores["stateless"].loss_by_position()
+    stateful = scores["stateful"].loss_by_position()
+    assert len(chunk) == 6 + 1 and chunk[-1] == pytest.approx(loss["chunk"])
+    # A chunk's first token has no context (as stateless); from its third on, full context.
+    assert chunk[0] == pytest.approx(stateless[0], abs=1e-4)
+    assert chunk[2:6] == pytest.approx(stateful[2:6], abs=1e-4)

@@ -53,3 +53,41 @@ def test_export_cli_makes_a_bundle_and_never_overwrites(trained_run: Path, tmp_p
     proc = run_script("gm.export", str(trained_run), str(out))
     assert proc.returncode == 2 and "not empty" in proc.stderr and "Traceback" not in proc.stderr
     assert (out / "SHA256SUMS").read_bytes() == before
+
+
+def _resign(bundle: Path) -> None:
+    """Rewrite SHA256SUMS as a hostile sender would after editing a file."""
+    import hashlib
+
+    lines = (bundle / "SHA256SUMS").read_text().splitlines()
+    names = [line.split("  ", 1)[1] for line in lines]
+    sums = "".join(f"{hashlib.sha256((bundle / n).read_bytes()).hexdigest()}  {n}\n" for n in names)
+    (bundle / "SHA256SUMS").write_text(sums)
+
+
+FOREIGN = "builtins.exec"  # what a file could name to have code run
+
+
+def test_a_bundle_naming_a_foreign_class_is_refused(trained_run: Path, tmp_path: Path) -> None:
+    """Checksums that match do not make a foreign ``_target_`` acceptable: the model class
+    comes from gm's own table, never from the file."""
+    bundle = tmp_path / "bundle"
+    shutil.copytree(trained_run / "export", bundle)
+    config = (bundle / "config.yaml").read_text()
+    assert "_target_: gm.models.RecurrentLM" in config
+    (bundle / "config.yaml").write_text(config.replace("gm.models.RecurrentLM", FOREIGN))
+    _resign(bundle)
+    with pytest.raises(UserError, match=f"unknown model class '{FOREIGN}'"):
+        load_trained(bundle)
+
+
+def test_a_checkpoint_naming_a_foreign_class_is_refused(trained_run: Path, tmp_path: Path) -> None:
+    ckpt = torch.load(find_checkpoint(trained_run), map_location="cpu", weights_only=True)
+    ckpt["hyper_parameters"]["model"]["_target_"] = FOREIGN
+    path = tmp_path / "foreign.ckpt"
+    torch.save(ckpt, path)
+    with pytest.raises(UserError, match=f"unknown model class '{FOREIGN}'"):
+        load_trained(path)
+    proc = run_script("generate.py", f"ckpt={path}")
+    assert proc.returncode == 2 and "unknown model class" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests.conftest import kill_at_first_checkpoint, run_train
@@ -30,6 +31,7 @@ def final_weights(run: Path) -> dict[str, torch.Tensor]:
     return ckpt["state_dict"]
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_is_bit_identical(tmp_path: Path, text_file: Path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(text_file.read_text() * 3)

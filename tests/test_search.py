@@ -38,6 +38,7 @@ def _search(tmp_path: Path, text_file: Path, *args: str):
     )
 
 
+@pytest.mark.slow
 def test_a_search_trains_its_trials_and_continues_where_it_stopped(tmp_path, text_file):
     params = ["--param", "optimizer.lr=log:1e-3:1e-2", "--param", "model.hidden_dim=int:8:32"]
     proc = _search(tmp_path, text_file, "--trials", "2", *params)
@@ -60,6 +61,7 @@ def test_a_search_trains_its_trials_and_continues_where_it_stopped(tmp_path, tex
     assert len({r["run"] for r in rows}) == 3  # the continued search proposed new values
 
 
+@pytest.mark.slow
 def test_bad_search_input_is_one_sentence(tmp_path, text_file):
     for args, needle in (
         (["--param", "model.no_such_key=0:1"], "the training config has no such key"),

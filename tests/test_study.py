@@ -42,3 +42,26 @@ def test_study_without_runs_is_one_sentence(tmp_path: Path):
     assert proc.returncode == 2 and "pass runs=" in proc.stderr and "Traceback" not in proc.stderr
     proc = run_script("gm.study", f"runs=[{tmp_path / 'nope'}]", f"hydra.run.dir={tmp_path}")
     assert proc.returncode == 2 and "does not exist" in proc.stderr
+
+
+def test_study_scores_equal_the_runs_own_validation(trained_run: Path, tmp_path: Path):
+    """The same weights, split, streams and chunk length give the numbers training logged:
+    a study that scored another split, another state handling or another bpc would not."""
+    corpus = trained_run.parent / "corpus.txt"
+    run = tmp_path / "run"
+    fast = [o for o in FAST_TRAIN if not o.startswith("trainer.limit_val_batches")]
+    assert run_train(run, f"data.path={corpus}", *fast).returncode == 0
+    out = tmp_path / "study"
+    proc = run_script(
+        "gm.study",
+        f"runs=[{run}]",
+        "batch_size=4",  # the run's data.batch_size in FAST_TRAIN
+        "samples.max_new_tokens=5",
+        f"hydra.run.dir={out}",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    scores = json.loads((out / "study.json").read_text())["runs"][0]["scores"]
+    final = json.loads((run / "metrics.json").read_text())["final"]
+    for mode, suffix in (("stateful", ""), ("chunk", "_chunk"), ("stateless", "_stateless")):
+        for name in ("loss", "bpc"):
+            assert abs(scores[mode][name] - final[f"val/{name}{suffix}"]) < 1e-4, (mode, name)

@@ -8,9 +8,12 @@ import json
 import math
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import FAST_TRAIN, run_multirun, run_script
 
 
+@pytest.mark.slow
 def test_multirun_runs_every_job_reports_a_failure_and_writes_the_report(
     tmp_path: Path, text_file: Path
 ) -> None:

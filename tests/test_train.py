@@ -80,7 +80,12 @@ def test_astra_alpha_learns_on_the_real_corpus(tmp_path: Path, shakespeare: Path
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["steps"] == 150
-    assert metrics["final"]["val/loss"] < 2.2
+    final = metrics["final"]
+    assert final["val/loss"] < 2.2
+    # The study's order, with margins: carried state beats a reset every 128 characters
+    # (measured 2.177 against 2.185 after these 150 steps; 1.678 against 1.729 after the
+    # full recipe), which beats a reset every character by far.
+    assert final["val/loss"] + 0.004 < final["val/loss_chunk"] < final["val/loss_stateless"] - 0.3
 
 
 def test_scribe_alpha_two_batch_fit(tmp_path: Path, text_file: Path):

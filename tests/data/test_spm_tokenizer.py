@@ -92,6 +92,7 @@ def test_char_and_spm_count_the_same_validation_characters(tmp_path: Path) -> No
     assert totals[0] == totals[1]
 
 
+@pytest.mark.slow
 def test_real_corpus_round_trip_and_1000_pieces(shakespeare: Path, tmp_path: Path) -> None:
     text = read_corpus(shakespeare).text
     train, val = split_text(text)

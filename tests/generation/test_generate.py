@@ -64,6 +64,24 @@ def test_stateful_steps_equal_one_forward_pass(trained_run: Path) -> None:
     torch.testing.assert_close(torch.cat(seen), whole[0, len(prompt) - 1 :], atol=1e-5, rtol=1e-5)
 
 
+def test_chunk_mode_sees_exactly_the_last_window(trained_run: Path) -> None:
+    """Each choice in chunk mode is made from the model run from zeros over the last
+    ``window`` tokens: not the whole history, not a carried state."""
+    trained = load_trained(trained_run)
+    model, window = trained.model, 5
+    prompt = trained.tokenizer.encode("To be or not to be that is")
+    seen: list[torch.Tensor] = []
+    new = generate(model, prompt, 8, "chunk", window=window, on_logits=seen.append)
+    tokens = prompt + new
+    with torch.no_grad():
+        for i, logits in enumerate(seen):
+            context = tokens[: len(prompt) + i][-window:]
+            alone = model(torch.tensor([context]))[0][:, -1]
+            torch.testing.assert_close(logits, alone)
+            history = torch.tensor([tokens[: len(prompt) + i]])
+            assert not torch.allclose(logits, model(history)[0][:, -1])  # the window matters
+
+
 def test_stateless_sees_only_the_last_token(trained_run: Path) -> None:
     trained = load_trained(trained_run)
     seen: list[torch.Tensor] = []

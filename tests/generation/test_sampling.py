@@ -20,6 +20,21 @@ def test_temperature_zero_is_argmax() -> None:
     assert draws(SamplingOptions(temperature=0.0)) == {1}
 
 
+@pytest.mark.parametrize("temperature", [0.5, 0.8])
+def test_temperature_sharpens_the_distribution_as_p_to_the_1_over_t(temperature: float) -> None:
+    """Frequencies over 20,000 draws match softmax(logits / T) within 0.015; at T = 0.5 the
+    untempered softmax would be off by 0.15, so dropping the division fails."""
+    logits = torch.tensor([[0.5, 0.3, 0.2]]).log()
+    g = torch.Generator().manual_seed(0)
+    n = 20_000
+    counts = torch.bincount(
+        torch.cat([sample_next(logits, SamplingOptions(temperature), g) for _ in range(n)]),
+        minlength=3,
+    )
+    expected = (logits / temperature).softmax(-1)[0]
+    assert (counts / n - expected).abs().max() < 0.015
+
+
 def test_top_k_keeps_the_k_most_likely() -> None:
     assert draws(SamplingOptions(top_k=2)) == {1, 3}
     assert draws(SamplingOptions(top_k=1)) == {1}

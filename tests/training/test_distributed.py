@@ -18,6 +18,7 @@ from tests.conftest import FAST_TRAIN, kill_at_first_checkpoint, run_multirun, r
 TINY_RNN = ["model=rnn", "model.dropout=0", "model.hidden_dim=32", "model.emb_dim=16"]
 
 
+@pytest.mark.slow
 def test_two_process_ddp_matches_one_process(tmp_path: Path, text_file: Path) -> None:
     args = [f"data.path={text_file}", *FAST_TRAIN, *TINY_RNN, "trainer.accelerator=cpu"]
     single, ddp = tmp_path / "runs" / "single", tmp_path / "runs" / "ddp"
@@ -67,6 +68,7 @@ def test_global_zero_is_read_from_the_launchers_environment(monkeypatch) -> None
     assert is_global_zero()
 
 
+@pytest.mark.slow
 def test_in_a_multirun_ddp_is_refused_and_ddp_spawn_trains(tmp_path: Path, text_file: Path):
     """`ddp` re-runs train.py for its extra processes, which would restart the sweep;
     `ddp_spawn` starts them from inside the job, so sweeps use that."""
@@ -87,6 +89,7 @@ def test_in_a_multirun_ddp_is_refused_and_ddp_spawn_trains(tmp_path: Path, text_
     assert float(rows[1]["final_bpc_stateful"]) > 0
 
 
+@pytest.mark.slow
 def test_a_run_killed_on_one_process_resumes_on_two(tmp_path: Path, text_file: Path) -> None:
     """The checkpoint holds every stream's state; two processes split it by rank and end
     where the uninterrupted single-process run ends."""

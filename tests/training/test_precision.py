@@ -35,6 +35,7 @@ def final_losses(run: Path) -> dict[str, float]:
 
 @pytest.mark.parametrize("precision", ["bf16-mixed", "bf16-true"])
 @pytest.mark.parametrize("family", list(FAMILIES))
+@pytest.mark.slow
 def test_trains_resumes_and_samples(tmp_path: Path, text_file: Path, family: str, precision: str):
     run = tmp_path / "run"
     args = [*FAMILIES[family], f"data.path={text_file}", *FAST_TRAIN]

@@ -115,6 +115,48 @@ def test_validation_leaves_the_training_state_alone(tmp_path, text_file):
     assert rec.entering[3] is rec.leaving[2]
 
 
+def test_every_epoch_starts_the_streams_from_zero(tmp_path, text_file):
+    """Fails if the epoch-start reset goes: epoch 2 would continue epoch 1's last state."""
+    rec = Record()
+    _fit(
+        tmp_path,
+        text_file,
+        lr=1e-2,
+        callbacks=[rec],
+        max_epochs=2,
+        limit_train_batches=3,
+        num_sanity_val_steps=0,
+        limit_val_batches=1,
+    )
+    assert len(rec.entering) == 6
+    assert rec.entering[0] is None and rec.entering[3] is None
+    assert rec.entering[1] is rec.leaving[0] and rec.entering[4] is rec.leaving[3]
+
+
+def test_validation_carries_its_own_state_across_its_batches(tmp_path, text_file):
+    """The stateful val/loss over three batches equals one forward over the three chunks of
+    every validation stream from a zero state: the state is carried from batch to batch
+    (dropping it scores chunk mode) and starts from zeros, not from the training state."""
+    task, dm = _fit(
+        tmp_path,
+        text_file,
+        lr=0.0,  # the weights the validation sees are the initial ones
+        limit_train_batches=2,
+        limit_val_batches=3,
+        num_sanity_val_steps=0,
+    )
+    assert task.train_state is not None  # training did leave a state behind
+    batches = list(dm.val_dataloader())[:3]
+    x = torch.cat([b[0] for b in batches], 1)
+    y = torch.cat([b[1] for b in batches], 1)
+    with torch.no_grad():
+        logits, _ = task.model.eval()(x)
+    expected = torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten())
+    logged = task.trainer.callback_metrics
+    assert logged["val/loss"].item() == pytest.approx(expected.item(), rel=1e-5)
+    assert abs(logged["val/loss_chunk"].item() - expected.item()) > 1e-4  # not vacuous
+
+
 def test_windowed_regime_starts_every_batch_from_zero(tmp_path, text_file):
     rec = Record()
     _fit(
