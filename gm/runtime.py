@@ -5,7 +5,7 @@ glibc's ``malloc`` serves blocks above its mmap threshold (128 KiB at first, adj
 to 32 MiB) with a fresh ``mmap`` and unmaps them again when freed, and it returns the
 top of its heap to the system once more than the trim threshold is free there: each step
 then pays the kernel to fault the same pages in again. Measured on this project's CPU,
-that was a third of a Leviathan ``bf16-mixed`` step (docs/benchmarks.md). Raising both
+that was 10–25 % of a Leviathan ``bf16-mixed`` step (docs/benchmarks.md). Raising both
 thresholds keeps freed memory in the process for the next step; the peak memory is the
 same, it is simply not given back between steps.
 """

@@ -8,6 +8,7 @@ not used: it multiplies probabilities and overflows on long validations.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -33,7 +34,7 @@ class LanguageModelMetrics(Metric):
             "position_tokens", torch.zeros(seq_len, dtype=torch.long), dist_reduce_fx="sum"
         )
 
-    def _apply(self, fn, exclude_state=()):
+    def _apply(self, fn: Callable[[Tensor], Tensor], exclude_state: Sequence[str] = ()) -> Metric:
         # The sums keep their dtypes (float64 nats, integer counts) whatever the module's
         # precision: Lightning's bf16-true calls .to(dtype), which torchmetrics would apply
         # to the states too. Only the device follows.
