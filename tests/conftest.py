@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.entrypoints import run_entrypoint
+
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
 SHARED_CORPUS = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
@@ -75,12 +77,27 @@ FAST_TRAIN = [
 ]
 
 
-def run_script(script: str, *args: str, timeout: float = 300, data_dir: Path | None = None):
-    """Run one of the project's entry points as a user would; capture its output."""
+def run_script(
+    script: str,
+    *args: str,
+    timeout: float = 300,
+    data_dir: Path | None = None,
+    spawns: bool = False,
+):
+    """Run one of the project's entry points as a user would, in a process of its own;
+    capture its output. ``spawns``: the run starts processes itself (a sweep's launcher,
+    DDP), so it gets a fresh interpreter instead of a fork of the preloaded server."""
     env = os.environ | ({"GM_DATA_DIR": str(data_dir)} if data_dir else {})
-    cmd = [sys.executable, *([str(ROOT / script)] if script.endswith(".py") else ["-m", script])]
+    target = [str(ROOT / script)] if script.endswith(".py") else ["-m", script]
+    if not spawns:
+        return run_entrypoint([*target, *args], ROOT, env, timeout)
     return subprocess.run(
-        [*cmd, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT
+        [sys.executable, *target, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=ROOT,
     )
 
 
@@ -104,6 +121,7 @@ def run_multirun(sweep_dir: Path, *overrides: str, timeout: float = 600):
         *overrides,
         timeout=timeout,
         data_dir=sweep_dir.parent / "data",
+        spawns=True,
     )
 
 
