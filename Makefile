@@ -13,7 +13,7 @@ TORCH  ?= torch
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.gm-installed
 
-.PHONY: env test test-fast lint train clean
+.PHONY: env test test-fast mutation lint train clean
 
 env: $(STAMP)
 
@@ -30,6 +30,15 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
+# Mutation testing of the core modules (docs/testing.md); not part of CI (about five minutes).
+# One torch thread per worker: the workers are forked from a process that has run torch.
+# Fails when a mutant survives that tests/mutation_equivalent.txt does not explain.
+MUTATION_JOBS ?= 2
+mutation: $(STAMP)
+	rm -rf mutants
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(VENV)/bin/mutmut run --max-children $(MUTATION_JOBS)
+	$(PY) tests/mutation_score.py
+
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
@@ -38,4 +47,4 @@ train: $(STAMP)
 	$(PY) train.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache mutants

@@ -49,7 +49,6 @@ def mode_nll(
     return nll.view_as(y), state
 
 
-@torch.inference_mode()
 def evaluate(
     model: nn.Module,
     batches: Iterable[tuple[Tensor, Tensor]],
@@ -62,9 +61,10 @@ def evaluate(
     metrics = {m: LanguageModelMetrics(seq_len).to(device) for m in modes}
     states: dict[str, State | None] = dict.fromkeys(metrics)
     char_lengths = char_lengths.to(device)
-    for x, y in batches:
-        x, y = x.to(device), y.to(device)
-        for mode, metric in metrics.items():
-            nll, states[mode] = mode_nll(model, x, y, mode, states[mode])
-            metric.update(nll, char_lengths[y].sum())
+    with torch.inference_mode():
+        for x, y in batches:
+            x, y = x.to(device), y.to(device)
+            for mode, metric in metrics.items():
+                nll, states[mode] = mode_nll(model, x, y, mode, states[mode])
+                metric.update(nll, char_lengths[y].sum())
     return metrics

@@ -61,6 +61,12 @@ def test_one_chunk_from_zero_state_is_the_same_in_stateful_and_chunk(model) -> N
     torch.testing.assert_close(stateful, chunk)
 
 
+def test_an_unknown_mode_names_the_modes() -> None:
+    x = torch.randint(0, V, (B, T))
+    with pytest.raises(ValueError, match=r"unknown mode 'carried'.*stateful"):
+        mode_nll(models()[0], x, x, "carried")
+
+
 def test_bpc_counts_the_characters_of_the_targets() -> None:
     """A subword vocabulary: each token decodes to 1–4 characters."""
     model = models()[0]

@@ -21,7 +21,6 @@ from gm.generation.sampling import SamplingOptions, sample_next
 MODES = ("stateful", "chunk", "stateless")
 
 
-@torch.inference_mode()
 def generate(
     model: nn.Module,
     prompt: list[int],
@@ -55,34 +54,35 @@ def generate(
     def step_input(ids: list[int]) -> Tensor:
         return torch.tensor([ids], dtype=torch.long, device=device)
 
-    state = None
-    if mode == "stateful":
-        # State: built once from the whole prompt in one forward call.
-        logits, state = model(step_input(tokens), None)
-    elif mode == "chunk":
-        logits, _ = model(step_input(tokens[-window:]), None)
-    else:
-        logits, _ = model(step_input(tokens[-1:]), None)
-
-    new: list[int] = []
-    for i in range(max_new_tokens):
-        last = logits[:, -1]
-        if on_logits is not None:
-            on_logits(last)
-        token = int(sample_next(last, options, generator))
-        new.append(token)
-        tokens.append(token)
-        if on_token is not None:
-            on_token(token)
-        if i == max_new_tokens - 1:
-            break  # the next logits would never be used
+    with torch.inference_mode():
+        state = None
         if mode == "stateful":
-            # State: carried; only the new token is fed.
-            logits, state = model(step_input([token]), state)
+            # State: built once from the whole prompt in one forward call.
+            logits, state = model(step_input(tokens), None)
         elif mode == "chunk":
-            # State: none carried; the last `window` tokens are recomputed from zeros.
             logits, _ = model(step_input(tokens[-window:]), None)
         else:
-            # State: reset before every token; the model sees only the last one.
-            logits, _ = model(step_input([token]), None)
+            logits, _ = model(step_input(tokens[-1:]), None)
+
+        new: list[int] = []
+        for i in range(max_new_tokens):
+            last = logits[:, -1]
+            if on_logits is not None:
+                on_logits(last)
+            token = int(sample_next(last, options, generator))
+            new.append(token)
+            tokens.append(token)
+            if on_token is not None:
+                on_token(token)
+            if i == max_new_tokens - 1:
+                break  # the next logits would never be used
+            if mode == "stateful":
+                # State: carried; only the new token is fed.
+                logits, state = model(step_input([token]), state)
+            elif mode == "chunk":
+                # State: none carried; the last `window` tokens are recomputed from zeros.
+                logits, _ = model(step_input(tokens[-window:]), None)
+            else:
+                # State: reset before every token; the model sees only the last one.
+                logits, _ = model(step_input([token]), None)
     return new

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from gm.nn.recurrent import RecurrentLayer, autocast_off, project, run_recurrence, weight_grad
+from gm.nn.recurrent import RecurrentLayer, autocast_disabled, project, run_recurrence, weight_grad
 
 
 class GRULayer(RecurrentLayer):
@@ -79,28 +79,28 @@ class GRURecurrence(torch.autograd.Function):
         return out
 
     @staticmethod
-    @autocast_off
     def backward(ctx: Any, d_out: Tensor) -> tuple[Tensor, Tensor, Tensor, None]:
-        h0, w_hh, out = ctx.saved_tensors
-        steps, batch, hs = out.shape
-        d_gh = out.new_empty(steps, batch, 3 * hs)  # ∂L/∂(W_hh h_{t−1}), all steps
-        d_an = out.new_empty(steps, batch, hs)  # ∂L/∂(pre-activation of n), all steps
-        one = out.new_ones(())
-        dh = d_out[-1]
-        for t in range(steps - 1, -1, -1):
-            rz, n, gh, d_gh_t = ctx.rz[t], ctx.n[t], ctx.gh[t], d_gh[t]
-            h_prev = out[t - 1] if t else h0
-            # h = (1 − z) ⊙ n + z ⊙ h_prev;  n = tanh(a_n), a_n = gx_n + r ⊙ gh_n
-            dh_z = dh * rz[:, hs:]
-            torch.mul(dh - dh_z, torch.addcmul(one, n, n, value=-1), out=d_an[t])
-            torch.mul(d_an[t], gh[:, 2 * hs :], out=d_gh_t[:, :hs])  # through r
-            torch.mul(dh, h_prev - n, out=d_gh_t[:, hs : 2 * hs])  # through z
-            d_gh_t[:, : 2 * hs].mul_(torch.addcmul(rz, rz, rz, value=-1))
-            torch.mul(d_an[t], rz[:, :hs], out=d_gh_t[:, 2 * hs :])
-            # ∂L/∂h_{t−1}: through z, through W_hh, and from the loss at step t − 1.
-            dh = project(d_gh_t, w_hh, dh_z + d_out[t - 1] if t else dh_z)
-        d_w = weight_grad(d_gh, h0, out, w_hh.dtype)
-        # gx and W_hh h share r's and z's sums; only n's block differs. Written in place:
-        # a fresh [T, B, 3H] tensor would cost more in page faults than the copy.
-        d_gh[..., 2 * hs :] = d_an
-        return d_gh, dh, d_w, None
+        with autocast_disabled(d_out):  # as the forward ran, dtypes explicit
+            h0, w_hh, out = ctx.saved_tensors
+            steps, batch, hs = out.shape
+            d_gh = out.new_empty(steps, batch, 3 * hs)  # ∂L/∂(W_hh h_{t−1}), all steps
+            d_an = out.new_empty(steps, batch, hs)  # ∂L/∂(pre-activation of n), all steps
+            one = out.new_ones(())
+            dh = d_out[-1]
+            for t in range(steps - 1, -1, -1):
+                rz, n, gh, d_gh_t = ctx.rz[t], ctx.n[t], ctx.gh[t], d_gh[t]
+                h_prev = out[t - 1] if t else h0
+                # h = (1 − z) ⊙ n + z ⊙ h_prev;  n = tanh(a_n), a_n = gx_n + r ⊙ gh_n
+                dh_z = dh * rz[:, hs:]
+                torch.mul(dh - dh_z, torch.addcmul(one, n, n, value=-1), out=d_an[t])
+                torch.mul(d_an[t], gh[:, 2 * hs :], out=d_gh_t[:, :hs])  # through r
+                torch.mul(dh, h_prev - n, out=d_gh_t[:, hs : 2 * hs])  # through z
+                d_gh_t[:, : 2 * hs].mul_(torch.addcmul(rz, rz, rz, value=-1))
+                torch.mul(d_an[t], rz[:, :hs], out=d_gh_t[:, 2 * hs :])
+                # ∂L/∂h_{t−1}: through z, through W_hh, and from the loss at step t − 1.
+                dh = project(d_gh_t, w_hh, dh_z + d_out[t - 1] if t else dh_z)
+            d_w = weight_grad(d_gh, h0, out, w_hh.dtype)
+            # gx and W_hh h share r's and z's sums; only n's block differs. Written in place:
+            # a fresh [T, B, 3H] tensor would cost more in page faults than the copy.
+            d_gh[..., 2 * hs :] = d_an
+            return d_gh, dh, d_w, None

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gm.nn.recurrent import RecurrentLayer, autocast_off, project, run_recurrence, weight_grad
+from gm.nn.recurrent import RecurrentLayer, autocast_disabled, project, run_recurrence, weight_grad
 
 
 class LSTMLayer(RecurrentLayer):
@@ -89,26 +89,26 @@ class LSTMRecurrence(torch.autograd.Function):
         return out, c
 
     @staticmethod
-    @autocast_off
     def backward(ctx: Any, d_out: Tensor, d_c_last: Tensor) -> tuple[Tensor, ...]:
-        h0, c0, w_hh, out = ctx.saved_tensors
-        steps, batch, hs = out.shape
-        d_a_all = out.new_empty(steps, batch, 4 * hs)  # ∂L/∂(gate pre-activations)
-        one = out.new_ones(())
-        dh, dc = d_out[-1], d_c_last
-        for t in range(steps - 1, -1, -1):
-            a, tanh_c, d_a = ctx.acts[t], ctx.tanh_cells[t], d_a_all[t]
-            i, f, g, o = a[:, :hs], a[:, hs : 2 * hs], a[:, 2 * hs : 3 * hs], a[:, 3 * hs :]
-            c_prev = ctx.cells[t - 1] if t else c0
-            # h = o ⊙ tanh(c);  c = f ⊙ c_prev + i ⊙ g
-            dc = torch.addcmul(dc, dh * o, torch.addcmul(one, tanh_c, tanh_c, value=-1))
-            torch.mul(dc, g, out=d_a[:, :hs])
-            torch.mul(dc, c_prev, out=d_a[:, hs : 2 * hs])
-            torch.mul(dc, i, out=d_a[:, 2 * hs : 3 * hs])
-            torch.mul(dh, tanh_c, out=d_a[:, 3 * hs :])
-            d_a.mul_(ctx.d_acts[t])
-            dc = dc * f
-            # ∂L/∂h_{t−1}: through W_hh, and from the loss at step t − 1.
-            dh = project(d_a, w_hh, d_out[t - 1] if t else None)
-        d_w = weight_grad(d_a_all, h0, out, w_hh.dtype)
-        return d_a_all, dh, dc, d_w, None
+        with autocast_disabled(d_out):  # as the forward ran, dtypes explicit
+            h0, c0, w_hh, out = ctx.saved_tensors
+            steps, batch, hs = out.shape
+            d_a_all = out.new_empty(steps, batch, 4 * hs)  # ∂L/∂(gate pre-activations)
+            one = out.new_ones(())
+            dh, dc = d_out[-1], d_c_last
+            for t in range(steps - 1, -1, -1):
+                a, tanh_c, d_a = ctx.acts[t], ctx.tanh_cells[t], d_a_all[t]
+                i, f, g, o = a[:, :hs], a[:, hs : 2 * hs], a[:, 2 * hs : 3 * hs], a[:, 3 * hs :]
+                c_prev = ctx.cells[t - 1] if t else c0
+                # h = o ⊙ tanh(c);  c = f ⊙ c_prev + i ⊙ g
+                dc = torch.addcmul(dc, dh * o, torch.addcmul(one, tanh_c, tanh_c, value=-1))
+                torch.mul(dc, g, out=d_a[:, :hs])
+                torch.mul(dc, c_prev, out=d_a[:, hs : 2 * hs])
+                torch.mul(dc, i, out=d_a[:, 2 * hs : 3 * hs])
+                torch.mul(dh, tanh_c, out=d_a[:, 3 * hs :])
+                d_a.mul_(ctx.d_acts[t])
+                dc = dc * f
+                # ∂L/∂h_{t−1}: through W_hh, and from the loss at step t − 1.
+                dh = project(d_a, w_hh, d_out[t - 1] if t else None)
+            d_w = weight_grad(d_a_all, h0, out, w_hh.dtype)
+            return d_a_all, dh, dc, d_w, None

@@ -29,9 +29,7 @@ dtype. Under ``*-true`` precisions both dtypes are the parameters' and no cast h
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -109,22 +107,17 @@ def run_recurrence(function: type[torch.autograd.Function], *inputs: Tensor):
     autograd, keeping activations, when a gradient can be asked for; otherwise
     (validation, generation) its forward directly, with no graph node to build — a step
     of generation then costs the loop alone."""
-    with torch.autocast(inputs[0].device.type, enabled=False):
+    with autocast_disabled(inputs[0]):
         if torch.is_grad_enabled() and any(t.requires_grad for t in inputs):
             return function.apply(*inputs, True)
         return function.forward(None, *inputs, False)
 
 
-def autocast_off(backward: Callable[..., tuple]) -> Callable[..., tuple]:
-    """Run a recurrence's backward with autocast off, as its forward ran, whatever
-    context ``loss.backward()`` was called from."""
-
-    @functools.wraps(backward)
-    def run(ctx, *grads: Tensor) -> tuple:
-        with torch.autocast(grads[0].device.type, enabled=False):
-            return backward(ctx, *grads)
-
-    return run
+def autocast_disabled(like: Tensor) -> torch.autocast:
+    """Autocast off on ``like``'s device. A recurrence's dtypes are explicit, so its
+    forward and its backward run with autocast off, whatever context ``loss.backward()``
+    was called from."""
+    return torch.autocast(like.device.type, enabled=False)
 
 
 def project(a: Tensor, w: Tensor, bias: Tensor | None = None) -> Tensor:

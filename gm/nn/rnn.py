@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gm.nn.recurrent import RecurrentLayer, autocast_off, project, run_recurrence, weight_grad
+from gm.nn.recurrent import RecurrentLayer, autocast_disabled, project, run_recurrence, weight_grad
 
 
 class ElmanLayer(RecurrentLayer):
@@ -37,15 +37,15 @@ class ElmanRecurrence(torch.autograd.Function):
         return out
 
     @staticmethod
-    @autocast_off
     def backward(ctx: Any, d_out: Tensor) -> tuple[Tensor, Tensor, Tensor, None]:
-        h0, w_hh, out = ctx.saved_tensors
-        d_a = torch.empty_like(out)
-        one = out.new_ones(())
-        dh = d_out[-1]
-        for t in range(out.shape[0] - 1, -1, -1):
-            torch.mul(dh, torch.addcmul(one, out[t], out[t], value=-1), out=d_a[t])  # tanh'
-            # ∂L/∂h_{t−1}: through W_hh, and from the loss at step t − 1.
-            dh = project(d_a[t], w_hh, d_out[t - 1] if t else None)
-        d_w = weight_grad(d_a, h0, out, w_hh.dtype)
-        return d_a, dh, d_w, None
+        with autocast_disabled(d_out):  # as the forward ran, dtypes explicit
+            h0, w_hh, out = ctx.saved_tensors
+            d_a = torch.empty_like(out)
+            one = out.new_ones(())
+            dh = d_out[-1]
+            for t in range(out.shape[0] - 1, -1, -1):
+                torch.mul(dh, torch.addcmul(one, out[t], out[t], value=-1), out=d_a[t])  # tanh'
+                # ∂L/∂h_{t−1}: through W_hh, and from the loss at step t − 1.
+                dh = project(d_a[t], w_hh, d_out[t - 1] if t else None)
+            d_w = weight_grad(d_a, h0, out, w_hh.dtype)
+            return d_a, dh, d_w, None

@@ -37,10 +37,9 @@ class LanguageModelMetrics(Metric):
     def _apply(self, fn: Callable[[Tensor], Tensor], exclude_state: Sequence[str] = ()) -> Metric:
         # The sums keep their dtypes (float64 nats, integer counts) whatever the module's
         # precision: Lightning's bf16-true calls .to(dtype), which torchmetrics would apply
-        # to the states too. Only the device follows.
+        # to the states too. Only the device follows (reset() moves the defaults to it).
         this = super()._apply(fn, exclude_state=(*exclude_state, *self._defaults))
         for key in self._defaults:
-            this._defaults[key] = this._defaults[key].to(this.device)
             setattr(this, key, getattr(this, key).to(this.device))
         return this
 

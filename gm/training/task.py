@@ -8,6 +8,7 @@ exactly where it was.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,18 @@ class LanguageModelTask(L.LightningModule):
         super().__init__()
         # Plain containers only, so checkpoints load with ``weights_only=True``.
         # ``extra`` (the tokenizer itself, corpus identity) goes into checkpoints, not hparams.
-        self.save_hyperparameters(ignore=["extra"])
+        # Named, not collected from the frame, so a wrapped constructor records the same.
+        self.save_hyperparameters(
+            {
+                "model": model,
+                "optimizer": optimizer,
+                "scheduler": scheduler,
+                "tokenizer": tokenizer,
+                "carry_state": carry_state,
+                "seq_len": seq_len,
+                "compile": compile,
+            }
+        )
         self.extra = extra or {}
         self.model = build_model(model)
         self.carry_state = carry_state
@@ -230,7 +242,9 @@ class LanguageModelTask(L.LightningModule):
         batches = len(trainer.datamodule.train_dataloader())
         limit = trainer.limit_train_batches
         batches = min(batches, limit) if isinstance(limit, int) else int(batches * limit)
-        return max(1, batches // trainer.accumulate_grad_batches * (trainer.max_epochs or 1))
+        # An epoch's last, incomplete accumulation still steps the optimizer.
+        per_epoch = math.ceil(batches / trainer.accumulate_grad_batches)
+        return max(1, per_epoch * trainer.max_epochs)
 
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer = instantiate(self.hparams.optimizer)(self.parameters())

@@ -28,8 +28,34 @@ def test_rows_continue_across_batches() -> None:
 
 
 def test_too_short_split_is_a_sentence() -> None:
-    with pytest.raises(UserError, match=r"lower data\.batch_size or data\.seq_len"):
+    with pytest.raises(UserError) as e:
+        StreamBatches(torch.arange(87), batch_size=8, seq_len=10)
+    assert str(e.value) == (
+        "the train split has 87 tokens, fewer than one batch needs (8 streams × 11 = 88); "
+        "lower data.batch_size or data.seq_len, or use a longer corpus"
+    )
+    with pytest.raises(UserError, match="the validation split has 50 tokens"):
         StreamBatches(torch.arange(50), batch_size=8, seq_len=10, split="validation")
+
+
+def test_the_smallest_corpus_and_settings_that_make_a_batch() -> None:
+    """8 × (10 + 1) tokens are one batch: T inputs plus the last target per stream."""
+    assert len(StreamBatches(torch.arange(88), batch_size=8, seq_len=10)) == 1
+    assert len(StreamBatches(torch.arange(10 * 31), batch_size=10, seq_len=10)) == 3
+    assert len(StreamBatches(torch.arange(2), batch_size=1, seq_len=1)) == 1
+    for b, t in ((0, 10), (4, 0), (-1, 10)):
+        with pytest.raises(UserError) as e:
+            StreamBatches(torch.arange(1000), batch_size=b, seq_len=t)
+        assert str(e.value) == (f"data.batch_size and data.seq_len must be positive, got {b}, {t}")
+
+
+def test_batches_are_indexed_within_the_epoch_only() -> None:
+    batches = StreamBatches(torch.arange(100), batch_size=2, seq_len=7)
+    assert len(batches) == 7
+    batches[6]
+    for k in (7, -1):
+        with pytest.raises(IndexError, match=str(k)):
+            batches[k]
 
 
 def test_random_windows_are_real_windows_drawn_per_epoch() -> None:
@@ -96,5 +122,20 @@ def test_random_windows_are_split_by_rank_too(shuffle) -> None:
 
 
 def test_a_batch_the_processes_cannot_share_evenly_is_a_sentence() -> None:
-    with pytest.raises(UserError, match="divisible by the 3 training processes"):
+    with pytest.raises(UserError) as e:
         StreamBatches(torch.arange(1000), batch_size=8, seq_len=10, rank=0, world_size=3)
+    assert str(e.value) == (
+        "data.batch_size=8 must be divisible by the 3 training processes (trainer.devices × "
+        "trainer.num_nodes), so that every process owns as many whole streams"
+    )
+
+
+def test_every_window_start_can_be_drawn() -> None:
+    """Windows start anywhere from the first token to the last that leaves T + 1."""
+    ids = torch.arange(13)  # T = 10: starts 0, 1, 2
+    loader = RandomWindows(ids, batch_size=1, seq_len=10, seed=0)
+    starts = set()
+    for epoch in range(40):
+        loader.set_epoch(epoch)
+        starts |= {int(x[0, 0]) for x, _ in loader}
+    assert starts == {0, 1, 2}

@@ -27,10 +27,8 @@ def test_temperature_sharpens_the_distribution_as_p_to_the_1_over_t(temperature:
     logits = torch.tensor([[0.5, 0.3, 0.2]]).log()
     g = torch.Generator().manual_seed(0)
     n = 20_000
-    counts = torch.bincount(
-        torch.cat([sample_next(logits, SamplingOptions(temperature), g) for _ in range(n)]),
-        minlength=3,
-    )
+    drawn = sample_next(logits.expand(n, 3), SamplingOptions(temperature), g)
+    counts = torch.bincount(drawn, minlength=3)
     expected = (logits / temperature).softmax(-1)[0]
     assert (counts / n - expected).abs().max() < 0.015
 
@@ -52,6 +50,7 @@ def test_top_p_keeps_the_smallest_set_with_that_mass() -> None:
     "options,needle",
     [
         (SamplingOptions(temperature=-1), "temperature"),
+        (SamplingOptions(temperature=float("nan")), "temperature"),
         (SamplingOptions(top_k=0), "top_k"),
         (SamplingOptions(top_k=6), "top_k"),
         (SamplingOptions(top_p=0.0), "top_p"),
@@ -61,3 +60,18 @@ def test_top_p_keeps_the_smallest_set_with_that_mass() -> None:
 def test_out_of_range_options(options: SamplingOptions, needle: str) -> None:
     with pytest.raises(UserError, match=needle):
         options.check(vocab_size=5)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        SamplingOptions(),
+        SamplingOptions(temperature=0.0),
+        SamplingOptions(top_k=1),
+        SamplingOptions(top_k=5),
+        SamplingOptions(top_p=1e-6),
+        SamplingOptions(top_p=1.0),
+    ],
+)
+def test_options_on_the_boundaries_are_accepted(options: SamplingOptions) -> None:
+    options.check(vocab_size=5)

@@ -25,3 +25,16 @@ def test_select_and_move() -> None:
     assert row[1][0].shape == (1, 1)
     assert state_to(None, "cpu") is None
     assert state_to(state, "cpu")[0].device.type == "cpu"
+    # "meta" (shapes without data) stands in for a second device on any machine.
+    moved = state_to(state, "meta")
+    assert {t.device.type for t in state_tensors(moved)} == {"meta"}
+
+
+def test_the_zero_state_is_made_where_the_weights_live() -> None:
+    for cell in ("rnn", "gru", "lstm"):
+        layer = RecurrentStack(cell, 3, 4, 1).layers[0]
+        like = torch.empty(0, dtype=torch.float64, device="meta")
+        state = state_tensors(layer.initial_state(2, like))
+        assert {(t.device.type, t.dtype, t.shape) for t in state} == {
+            ("meta", torch.float64, (2, 4))
+        }

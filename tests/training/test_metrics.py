@@ -20,6 +20,7 @@ def test_loss_ppl_bpc_from_sums() -> None:
     assert out["loss"].item() == pytest.approx(40 / 20)
     assert out["ppl"].item() == pytest.approx(math.exp(2.0), rel=1e-6)
     assert out["bpc"].item() == pytest.approx(40 / (50 * math.log(2)), rel=1e-6)
+    assert m.loss_by_position() == pytest.approx([2.0])  # no positions unless asked
 
 
 def test_large_losses_do_not_overflow() -> None:
@@ -33,6 +34,28 @@ def test_loss_by_position() -> None:
     m = LanguageModelMetrics(seq_len=3)
     m.update(torch.tensor([[3.0, 2.0, 1.0], [5.0, 2.0, 1.0]]), 6)
     assert m.loss_by_position() == pytest.approx([4.0, 2.0, 1.0, 14 / 6])
+    m.update(torch.tensor([[1.0, 2.0, 7.0]]), 3)  # positions accumulate over batches
+    assert m.loss_by_position() == pytest.approx([3.0, 2.0, 3.0, 24 / 9])
+
+
+def test_one_token_and_one_character_are_scored_exactly() -> None:
+    """The empty-metric guards (clamp to 1) must not touch a metric of one token."""
+    m = LanguageModelMetrics(seq_len=1)
+    m.update(torch.tensor([[1.5]]), 1)
+    out = m.compute()
+    assert out["loss"].item() == pytest.approx(1.5)
+    assert out["bpc"].item() == pytest.approx(1.5 / math.log(2))
+    assert m.loss_by_position() == pytest.approx([1.5, 1.5])
+
+
+def test_the_sums_add_up_across_processes() -> None:
+    """Under DDP every state is summed over the processes: two processes that saw the same
+    batch give twice the counts and the same ratios."""
+    m = LanguageModelMetrics(seq_len=2)
+    m.update(torch.tensor([[1.0, 3.0]]), 4)
+    m.sync(dist_sync_fn=lambda t, group=None: [t, t.clone()], distributed_available=lambda: True)
+    assert (m.nats.item(), m.tokens.item(), m.chars.item()) == (8.0, 4, 8)
+    assert m.position_nats.tolist() == [2.0, 6.0] and m.position_tokens.tolist() == [2, 2]
 
 
 def test_sums_keep_their_dtypes_under_a_precision_change() -> None:
@@ -46,6 +69,16 @@ def test_sums_keep_their_dtypes_under_a_precision_change() -> None:
     )
     m.update(torch.full((1, 2), 1.001), 2)
     assert m.compute()["loss"].item() == pytest.approx(1.001, rel=1e-6)
+    counts = (m.tokens, m.chars, m.position_tokens)
+    assert all(c.dtype == torch.int64 for c in counts)  # counts stay exact integers
+
+
+def test_the_sums_follow_the_module_to_its_device() -> None:
+    """Moved with the task (to a GPU in training; to ``meta`` here, any machine), the sums
+    and the values they reset to go too."""
+    m = LanguageModelMetrics(seq_len=2).to("meta")
+    m.reset()
+    assert {getattr(m, k).device.type for k in m._defaults} == {"meta"}
 
 
 def test_warmup_then_cosine() -> None:
@@ -83,3 +116,20 @@ def test_onset_is_the_minimum_before_validation_rises_while_training_falls() -> 
 def test_a_rise_with_training_loss_rising_too_is_not_overfitting() -> None:
     """Divergence (both losses up) is not overfitting."""
     assert overfitting_onset(_curve([3.0, 2.4, 2.6], [3.1, 2.5, 2.7])) is None
+
+
+def test_only_validations_after_the_minimum_count() -> None:
+    """An earlier, worse validation with a lower training loss (training rose, then
+    validation improved) is not overfitting: only what follows the minimum counts."""
+    assert overfitting_onset(_curve([2.0, 1.5, 1.6], [1.0, 1.2, 1.3])) is None
+
+
+def test_a_rise_right_after_the_minimum_is_the_onset() -> None:
+    onset = overfitting_onset(_curve([2.0, 1.5, 1.6], [2.0, 1.5, 1.4]))
+    assert onset is not None and onset["epoch"] == 1
+
+
+def test_ties_are_not_a_rise_nor_a_fall() -> None:
+    """Validation equal to the minimum is no rise; training equal to it is no fall."""
+    assert overfitting_onset(_curve([2.0, 1.5, 1.5], [2.0, 1.5, 1.4])) is None
+    assert overfitting_onset(_curve([2.0, 1.5, 1.6], [2.0, 1.5, 1.5])) is None

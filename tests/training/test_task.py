@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import lightning as L
@@ -11,13 +12,25 @@ import torch
 from gm.data.datamodule import TextDataModule
 from gm.data.tokenizer import describe
 from gm.errors import UserError
+from gm.evaluation import MODES
 from gm.nn.state import state_tensors
-from gm.training.task import LanguageModelTask
+from gm.training.schedule import warmup_cosine
+from gm.training.task import LanguageModelTask, widen
 
 B, T = 4, 16
 
 
-def _fit(tmp_path: Path, text_file: Path, lr: float, callbacks=(), carry_state=True, **trainer):
+def _fit(
+    tmp_path: Path,
+    text_file: Path,
+    lr: float,
+    callbacks=(),
+    carry_state=True,
+    scheduler=None,
+    extra=None,
+    ckpt_path=None,
+    **trainer,
+):
     dm = TextDataModule(
         data_dir=tmp_path, path=str(text_file), batch_size=B, seq_len=T, carry_state=carry_state
     )
@@ -33,9 +46,11 @@ def _fit(tmp_path: Path, text_file: Path, lr: float, callbacks=(), carry_state=T
             "dropout": 0.0,
         },
         optimizer={"_target_": "torch.optim.AdamW", "_partial_": True, "lr": lr},
-        scheduler={},
+        scheduler=scheduler or {},
         tokenizer=describe(tok),
         carry_state=carry_state,
+        seq_len=T,
+        extra=extra,
     )
     kwargs = dict(
         max_epochs=1,
@@ -46,7 +61,7 @@ def _fit(tmp_path: Path, text_file: Path, lr: float, callbacks=(), carry_state=T
         callbacks=list(callbacks),
     )
     trainer_ = L.Trainer(**(kwargs | trainer))
-    trainer_.fit(task, datamodule=dm)
+    trainer_.fit(task, datamodule=dm, ckpt_path=ckpt_path)
     return task, dm
 
 
@@ -266,3 +281,319 @@ def test_a_restored_state_is_split_among_the_ddp_processes(tmp_path, text_file) 
         task.on_train_start()
         (h,) = state_tensors(task.train_state)
         assert h[:, 0].tolist() == rows and h.shape == (2, 16)
+
+
+def test_widen_makes_16_bit_floats_fp32_and_leaves_the_rest() -> None:
+    for dtype in (torch.bfloat16, torch.float16):
+        assert widen(torch.ones(2, dtype=dtype)).dtype == torch.float32
+    for t in (torch.ones(2, dtype=torch.float64), torch.ones(2, dtype=torch.int16)):
+        assert widen(t) is t
+
+
+def test_a_checkpoint_holds_fp32_weights_the_carried_state_and_the_generators(
+    tmp_path, text_file
+) -> None:
+    task, _ = _fit(
+        tmp_path,
+        text_file,
+        lr=1e-2,
+        extra={"corpus": "generated"},
+        precision="bf16-true",
+        limit_train_batches=3,
+        limit_val_batches=1,
+        num_sanity_val_steps=0,
+    )
+    path = tmp_path / "x.ckpt"
+    task.trainer.save_checkpoint(path)
+    ckpt = torch.load(path, weights_only=True)
+    weights = task.state_dict()
+    assert weights["model.embedding.weight"].dtype == torch.bfloat16  # trained in bf16
+    assert ckpt["state_dict"].keys() == weights.keys()
+    for key, value in weights.items():
+        assert ckpt["state_dict"][key].dtype == torch.float32
+        assert torch.equal(ckpt["state_dict"][key], value.float())
+    saved = ckpt["gm"]
+    assert saved["corpus"] == "generated"
+    live = state_tensors(task.train_state)
+    for s, t in zip(state_tensors(saved["train_state"]), live, strict=True):
+        assert s.dtype == torch.float32 and s.device.type == "cpu"
+        assert torch.equal(s, t.float())
+    assert torch.equal(saved["rng"]["torch"], torch.get_rng_state())
+
+
+class Draws(L.Callback):
+    """The carried state entering each batch, and one number from torch's generator."""
+
+    def __init__(self) -> None:
+        self.entering, self.draws = [], []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.entering.append(pl_module.train_state)
+        self.draws.append(torch.rand(1).item())
+
+
+class SaveAt(L.Callback):
+    """Saves a checkpoint after the given batch, as a periodic checkpoint would."""
+
+    def __init__(self, path: Path, batch: int) -> None:
+        self.path, self.batch = path, batch
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if batch_idx == self.batch:
+            trainer.save_checkpoint(self.path)
+
+
+def test_a_resumed_fit_continues_the_saved_state_and_generators(tmp_path, text_file) -> None:
+    """Fails if loading drops the carried state or the generators: the resumed run's first
+    batch would start from zeros, or draw other numbers than the uninterrupted run."""
+    common = dict(lr=1e-2, limit_val_batches=1, num_sanity_val_steps=0, max_steps=4)
+    path = tmp_path / "mid.ckpt"
+    whole = Draws()
+    _fit(tmp_path, text_file, callbacks=[whole, SaveAt(path, 1)], **common)
+    saved = torch.load(path, weights_only=True)["gm"]["train_state"]
+    resumed = Draws()
+    _fit(tmp_path, text_file, callbacks=[resumed], ckpt_path=path, **common)
+    assert len(resumed.entering) == 2
+    for a, b in zip(state_tensors(resumed.entering[0]), state_tensors(saved), strict=True):
+        assert torch.equal(a, b)
+    assert resumed.draws == whole.draws[2:]
+
+
+class LearningRates(L.Callback):
+    """The lr of every batch, then the lr the schedule ends on."""
+
+    def __init__(self) -> None:
+        self.seen: list[float] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.seen.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.seen.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+
+@pytest.mark.parametrize(
+    "trainer,sched,total",
+    [
+        (dict(max_epochs=2, limit_train_batches=3), {"warmup_steps": 1, "min_lr_ratio": 0.1}, 6),
+        (dict(max_epochs=2, limit_train_batches=0.05), {}, 2 * int(84 * 0.05)),
+        (dict(max_epochs=1, limit_train_batches=5, accumulate_grad_batches=2), {}, 3),
+        (dict(max_epochs=3, limit_train_batches=3, max_steps=5), {"warmup_steps": 2}, 5),
+        (dict(max_epochs=3, limit_train_batches=3, max_steps=1), {}, 1),
+        (dict(max_epochs=1, limit_train_batches=1), {"min_lr_ratio": 0.5}, 1),
+    ],
+    ids=["batches", "fraction", "accumulated", "max_steps", "one_step", "one_batch"],
+)
+def test_the_schedule_spans_the_whole_fit(tmp_path, text_file, trainer, sched, total) -> None:
+    """The lr at every step is warmup + cosine over the fit's optimizer steps, ending at
+    its floor (no warmup and a floor of 0 unless the config says otherwise)."""
+    lrs = LearningRates()
+    task, dm = _fit(
+        tmp_path,
+        text_file,
+        lr=1e-2,
+        callbacks=[lrs],
+        scheduler=sched,
+        limit_val_batches=1,
+        num_sanity_val_steps=0,
+        **trainer,
+    )
+    assert len(dm.train_dataloader()) == 84  # the fraction case's premise
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1e-2)
+    reference = warmup_cosine(optimizer, total, **sched)
+    expected = []
+    for _ in range(total):
+        expected.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        reference.step()
+    expected.append(optimizer.param_groups[0]["lr"])
+    every = trainer.get("accumulate_grad_batches", 1)
+    assert [*lrs.seen[:-1:every], lrs.seen[-1]] == pytest.approx(expected)
+    assert task.trainer.optimizers[0].defaults["lr"] == 1e-2
+
+
+def test_validation_logs_every_mode_and_starts_each_pass_afresh(tmp_path, text_file) -> None:
+    """Nine numbers (loss, ppl, bpc per mode), the stateful ones on the progress bar, the
+    loss by position per mode; a second validation of one batch scores that batch alone
+    (fails if the sums are not reset between passes)."""
+    task, dm = _fit(
+        tmp_path, text_file, lr=0.0, limit_train_batches=1, limit_val_batches=3,
+        num_sanity_val_steps=0,
+    )  # fmt: skip
+    logged = {k for k in task.trainer.callback_metrics if k.startswith("val/")}
+    assert logged == {
+        f"val/{name}{suffix}"
+        for name in ("loss", "ppl", "bpc")
+        for suffix in ("", "_chunk", "_stateless")
+    }
+    bar = {k for k in task.trainer.progress_bar_metrics if k.startswith("val/")}
+    assert bar == {"val/loss", "val/bpc"}
+    assert set(task.loss_by_position) == set(MODES)
+    assert all(len(v) == T + 1 for v in task.loss_by_position.values())
+
+    trainer = L.Trainer(limit_val_batches=1, logger=False, enable_progress_bar=False)
+    (again,) = trainer.validate(task, datamodule=dm, verbose=False)
+    x, y = next(iter(dm.val_dataloader()))
+    with torch.no_grad():
+        logits, _ = task.model.eval()(x)
+    expected = torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten())
+    assert again["val/loss"] == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_forward_is_the_models(tmp_path, text_file) -> None:
+    task = _task(tmp_path, text_file, compile=False)
+    x = torch.randint(0, 10, (2, 5))
+    _, state = task.model(torch.randint(0, 10, (2, 3)))  # a state that is not zeros
+    ours, theirs = task(x, state), task.model(x, state)
+    assert torch.equal(ours[0], theirs[0])
+    assert torch.equal(state_tensors(ours[1])[0], state_tensors(theirs[1])[0])
+
+
+def test_a_new_task_records_its_arguments_and_starts_empty(tmp_path, text_file) -> None:
+    """The hyperparameters are what checkpoints and bundles rebuild the task from."""
+    task = _task(tmp_path, text_file, compile=False)
+    assert set(task.hparams) == {
+        "model", "optimizer", "scheduler", "tokenizer", "carry_state", "seq_len", "compile"
+    }  # fmt: skip
+    assert task.hparams["tokenizer"]["vocab_size"] == task.model.vocab_size
+    assert (task.hparams["carry_state"], task.hparams["seq_len"]) == (True, None)
+    assert task.train_model is task.model  # compile is off unless asked
+    default = LanguageModelTask(task.hparams.model, {}, {}, task.hparams.tokenizer)
+    assert default.train_model is default.model
+    assert (task.train_state, task.val_state, task.loss_by_position) == (None, None, {})
+    # Without seq_len there is no loss by position to collect.
+    assert task.val_metrics["stateful"].position_nats.numel() == 0
+
+
+def test_compile_refusals_and_the_kernel_cache(tmp_path, text_file, monkeypatch) -> None:
+    seen = {}
+    monkeypatch.setattr(torch, "compile", lambda model, **kwargs: seen.update(kwargs) or model)
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    monkeypatch.delenv("GM_DATA_DIR", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    _task(tmp_path, text_file, compile=True)
+    assert seen == {"dynamic": False, "mode": None}
+    cache = tmp_path / "home" / ".cache" / "generatemore" / "inductor"
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(cache)
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR")
+    monkeypatch.setenv("GM_DATA_DIR", str(tmp_path / "data"))
+    _task(tmp_path, text_file, compile="default")
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "data" / "inductor")
+
+    with pytest.raises(UserError) as e:
+        _task(tmp_path, text_file, compile="fastest")
+    assert str(e.value) == (
+        "compile=fastest is not a torch.compile mode; use true or one of default, "
+        "reduce-overhead, max-autotune, max-autotune-no-cudagraphs"
+    )
+    mlp = {"_target_": "gm.models.BengioMLP", "vocab_size": 10, "context": 3}
+    with pytest.raises(UserError) as e:
+        LanguageModelTask(mlp, {}, {}, {"char_lengths": [1] * 10}, compile=True)
+    assert str(e.value) == "compile=true needs a recurrent model (RNN, GRU or LSTM)"
+
+
+@pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")
+def test_a_compiled_step_gets_the_carried_state_as_a_tensor(tmp_path, text_file, monkeypatch):
+    """The compiled graph is called with the zero state as a tensor at a stream's start,
+    then with the state carried from the previous step."""
+    calls = []
+
+    def fake_compile(model, **kwargs):
+        def run(x, state):
+            calls.append(state)
+            return model(x, state)
+
+        return run
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    task = _task(tmp_path, text_file, "default")
+    x = torch.randint(0, 10, (B, T))
+    task.training_step((x, x), 0)
+    task.training_step((x, x), 1)
+    (first,), (second,) = state_tensors(calls[0]), state_tensors(calls[1])
+    assert torch.equal(first, torch.zeros(B, 16))
+    assert torch.equal(second, state_tensors(task.model(x)[1])[0])
+
+
+def test_the_checkpointed_state_gathers_every_process_rows(tmp_path, text_file) -> None:
+    """Under DDP the checkpoint holds the streams of all processes, in rank order."""
+    from types import SimpleNamespace
+
+    task = _task(tmp_path, text_file, compile=False)
+    own = (torch.zeros(2, 16),)
+    task.train_state = own
+    assert task._global_train_state() is own  # no trainer: one process
+    task._trainer = SimpleNamespace(world_size=1)
+    assert task._global_train_state() is own
+    task._trainer = SimpleNamespace(world_size=2)
+    task.all_gather = lambda t: torch.stack([t, t + 1])  # what two processes would hold
+    (gathered,) = state_tensors(task._global_train_state())
+    assert gathered[:, 0].tolist() == [0.0, 0.0, 1.0, 1.0]
+    task.train_state = None
+    assert task._global_train_state() is None
+
+
+def test_a_fresh_ddp_start_has_no_state_to_split(tmp_path, text_file) -> None:
+    from types import SimpleNamespace
+
+    task = _task(tmp_path, text_file, compile=False)
+    task._trainer = SimpleNamespace(world_size=2, global_rank=1)
+    task.on_train_start()
+    assert task.train_state is None
+
+
+class PoisonGradients(L.Callback):
+    def on_after_backward(self, trainer, pl_module) -> None:
+        if trainer.global_step == 1:
+            pl_module.model.embedding.weight.grad.fill_(float("inf"))
+
+
+def test_a_non_finite_gradient_stops_with_one_sentence(tmp_path, text_file) -> None:
+    with pytest.raises(UserError) as e:
+        _fit(
+            tmp_path,
+            text_file,
+            lr=1e-2,
+            callbacks=[PoisonGradients()],
+            limit_train_batches=4,
+            num_sanity_val_steps=0,
+            limit_val_batches=1,
+        )
+    assert str(e.value) == (
+        "stopped at step 1: the gradient norm is inf; the last good checkpoint is kept "
+        "(lower optimizer.lr, or debug with trainer.detect_anomaly=true)"
+    )
+
+
+def test_the_training_loss_is_logged_per_step_and_per_epoch(tmp_path, text_file) -> None:
+    task, _ = _fit(
+        tmp_path, text_file, lr=1e-2, limit_train_batches=2, limit_val_batches=1,
+        num_sanity_val_steps=0,
+    )  # fmt: skip
+    logged = task.trainer.callback_metrics
+    assert {"train/loss_step", "train/loss_epoch", "train/grad_norm"} <= set(logged)
+    assert {"train/loss_step", "train/loss_epoch"} <= set(task.trainer.progress_bar_metrics)
+
+
+def test_the_generators_are_restored_once(tmp_path, text_file) -> None:
+    """A resumed run's generators are set back to the checkpoint's at the start of
+    training, and only then: a later start (another fit) continues them."""
+    from types import SimpleNamespace
+
+    from gm.training.rng import rng_state
+
+    task = _task(tmp_path, text_file, compile=False)
+    saved = rng_state()
+    expected = torch.rand(3)
+    task.on_load_checkpoint({"gm": {"train_state": None, "rng": saved}})
+    task._trainer = SimpleNamespace(world_size=1)
+    task.on_train_start()
+    assert torch.equal(torch.rand(3), expected)
+    task.on_train_start()
+    assert not torch.equal(torch.rand(3), expected)
+
+
+def test_a_fit_of_no_steps_takes_none(tmp_path, text_file) -> None:
+    """``max_steps=0`` (Lightning: train nothing) must still build a valid schedule."""
+    task, _ = _fit(tmp_path, text_file, lr=1e-2, max_steps=0, num_sanity_val_steps=0)
+    assert task.trainer.global_step == 0 and task.train_state is None
