@@ -1,23 +1,26 @@
 """Train a GenerateMore model: `python train.py model=astra_alpha` (see conf/train.yaml).
 
-`python train.py -m model=astra_alpha,astra_beta` sweeps; see gm/sweep.py.
+`python train.py -m model=astra_alpha,astra_beta` sweeps; see gm/runs/sweep.py.
 """
 
 import hydra
 from omegaconf import DictConfig
 
 from gm.cli import run_or_exit
-from gm.config import CONF_DIR
+from gm.config import CONF_DIR, is_multirun, model_choice
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def main(cfg: DictConfig) -> None:
-    from gm.sweep import is_multirun, run_job
+    from gm.runs.sweep import run_job
     from gm.training.summary import print_summary
     from gm.training.train import train  # imported late: --help stays fast
 
+    def train_this(cfg: DictConfig) -> dict:
+        return train(cfg, model_name=model_choice())
+
     # In a sweep a failing job is recorded and the next one starts; alone, it exits 2.
-    metrics = run_job(train, cfg) if is_multirun() else run_or_exit(train, cfg)
+    metrics = run_job(train_this, cfg) if is_multirun() else run_or_exit(train_this, cfg)
     if metrics is not None:
         print_summary(metrics, cfg.paths.output_dir)
 

@@ -12,17 +12,9 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from gm.config import CONF_DIR
+from gm.models.summary import STUDY_VOCAB, study_models
 
-STUDY_MODELS = [
-    "astra_alpha",
-    "astra_beta",
-    "astra_gamma",
-    "scribe_alpha",
-    "scribe_beta",
-    "scribe_gamma",
-    "leviathan",
-]
-VOCAB = {"char": 65, "sentencepiece": 1000}
+STUDY_MODELS = study_models()
 
 
 def machine() -> str:
@@ -66,4 +58,4 @@ def model_config(name: str) -> tuple[DictConfig, int]:
     """The composed training config of ``name`` and its study vocabulary size."""
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("train", overrides=[f"model={name}"])
-    return cfg, VOCAB[cfg.data.tokenizer]
+    return cfg, STUDY_VOCAB[cfg.data.tokenizer]

@@ -1,4 +1,5 @@
-"""Hydra set-up shared by the entry points: the config directory and custom resolvers."""
+"""Hydra set-up shared by the entry points: the config directory, custom resolvers, and
+what the running Hydra job is (``is_multirun``, ``model_choice``)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,27 @@ def job_dirname(num: int, overrides: str, limit: int = 200) -> str:
         return name
     digest = hashlib.sha256(overrides.encode()).hexdigest()[:8]
     return name.encode()[: limit - 9].decode(errors="ignore") + "-" + digest
+
+
+def is_multirun() -> bool:
+    """Whether this process runs a job of a Hydra multirun (``-m``)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def model_choice() -> str:
+    """The ``model=`` choice of this Hydra run (e.g. ``astra_alpha``), or "" outside Hydra.
+
+    Read by the entry point only; the name is passed down from there, never looked up
+    deeper in the stack.
+    """
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return ""
+    return str(HydraConfig.get().runtime.choices.get("model") or "")
 
 
 def register_resolvers() -> None:

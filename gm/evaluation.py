@@ -9,7 +9,8 @@ allowed to remember differs:
 | chunk      | reset at the start of every chunk of ``T`` tokens   |
 | stateless  | reset before every token: the model sees one token |
 
-The validation step of training and ``gm.study`` both score through ``mode_nll``.
+The validation step of training and ``gm.runs.study`` both score through ``mode_nll``;
+generation samples in the same ``MODES`` and the report reads their ``metric_key`` tags.
 """
 
 from __future__ import annotations
@@ -20,10 +21,16 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from gm.nn.state import State
-from gm.training.metrics import LanguageModelMetrics
+from gm.metrics import LanguageModelMetrics
+from gm.state import State
 
 MODES = ("stateful", "chunk", "stateless")
+
+
+def metric_key(name: str, mode: str) -> str:
+    """The logged tag of metric ``name`` in ``mode``: ``val/loss`` is the stateful loss, the
+    other modes carry a suffix (``val/bpc_chunk``); ``LanguageModelTask`` logs them so."""
+    return f"val/{name}" if mode == "stateful" else f"val/{name}_{mode}"
 
 
 def mode_nll(

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from gm.config import CONF_DIR
 from tests.entrypoints import run_entrypoint
 
 ROOT = Path(__file__).resolve().parents[1]
-CONF_DIR = ROOT / "conf"
 SHARED_CORPUS = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 
 
@@ -157,7 +157,7 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def assert_chunked_equals_whole(model, inputs: torch.Tensor, chunk: int = 16) -> None:
     """The one-interface invariant: running ``inputs`` in chunks while passing the returned
     state gives the outputs and final state of running them whole."""
-    from gm.nn.state import state_tensors
+    from gm.state import state_tensors
 
     whole, whole_state = model(inputs)
     state, parts = None, []

@@ -86,7 +86,7 @@ def test_joblib_launcher_and_the_seven_model_sweep_compose(conf_dir) -> None:
     cfg = _compose_with_hydra(conf_dir, "hydra/launcher=joblib", "+sweep=all_models")
     assert "joblib" in cfg.hydra.launcher._target_.lower()
     assert sorted(cfg.hydra.sweeper.params.model.split(",")) == sorted(RECIPES)
-    assert cfg.hydra.callbacks.report._target_ == "gm.sweep.SweepReport"
+    assert cfg.hydra.callbacks.report._target_ == "gm.runs.sweep.SweepReport"
 
 
 def test_sweep_job_folders_fit_a_file_name_and_stay_distinct() -> None:

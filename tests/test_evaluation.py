@@ -14,7 +14,8 @@ import torch
 from torch.nn import functional as F
 
 from gm.data.streams import StreamBatches
-from gm.evaluation import MODES, evaluate, mode_nll
+from gm.evaluation import MODES, evaluate, metric_key, mode_nll
+from gm.figures import MODE_STYLE
 from gm.models import BengioMLP, KneserNeyLM, RecurrentLM
 
 V, B, T, K = 12, 3, 8, 4
@@ -65,6 +66,17 @@ def test_an_unknown_mode_names_the_modes() -> None:
     x = torch.randint(0, V, (B, T))
     with pytest.raises(ValueError, match=r"unknown mode 'carried'.*stateful"):
         mode_nll(models()[0], x, x, "carried")
+
+
+def test_each_mode_is_logged_under_its_own_tag() -> None:
+    # val/loss is the stateful loss, as the checkpoint monitor and early stopping read it.
+    assert [metric_key("bpc", m) for m in MODES] == [
+        "val/bpc",
+        "val/bpc_chunk",
+        "val/bpc_stateless",
+    ]
+    assert metric_key("loss", "stateful") == "val/loss"
+    assert list(MODE_STYLE) == list(MODES)  # every mode has its colour in the figures
 
 
 def test_bpc_counts_the_characters_of_the_targets() -> None:

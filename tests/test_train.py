@@ -106,8 +106,8 @@ def test_scribe_alpha_two_batch_fit(tmp_path: Path, text_file: Path):
 
 @pytest.mark.parametrize("model", ["ngram", "mlp", "rnn"])
 def test_every_family_trains_exports_and_generates(tmp_path: Path, text_file: Path, model: str):
+    from gm.artifacts import load_trained
     from gm.generation import generate
-    from gm.loading import load_trained
 
     run = tmp_path / "run"
     proc = run_train(run, f"model={model}", f"data.path={text_file}", *FAST_TRAIN)

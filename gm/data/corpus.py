@@ -1,4 +1,4 @@
-"""Finding, downloading, verifying and reading the text corpus."""
+"""Finding, downloading, verifying, reading and splitting the text corpus."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ TINY_SHAKESPEARE_URL = (
 )
 TINY_SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
 TINY_SHAKESPEARE_FILE = "tinyshakespeare.txt"
+TRAIN_FRACTION = 0.9  # nanoGPT's split, so numbers compare with published ones
 
 
 @dataclass(frozen=True)
@@ -101,3 +102,9 @@ def resolve_corpus(
     if url is None:
         raise UserError(f"no corpus at {cached} and no download source; pass data.path=FILE")
     return read_corpus(download(url, cached, sha256))
+
+
+def split_text(text: str, train_fraction: float = TRAIN_FRACTION) -> tuple[str, str]:
+    """First ``train_fraction`` of the raw text for training, the rest for validation."""
+    n = int(len(text) * train_fraction)
+    return text[:n], text[n:]

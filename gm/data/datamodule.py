@@ -12,35 +12,10 @@ import torch
 from torch import Tensor
 
 from gm.atomic import write_bytes_atomic
-from gm.data.corpus import Corpus, resolve_corpus
-from gm.data.spm_tokenizer import SentencePieceTokenizer
-from gm.data.streams import RandomWindows, StreamBatches
-from gm.data.tokenizer import CharTokenizer, Tokenizer
+from gm.data.corpus import Corpus, resolve_corpus, split_text
+from gm.data.streams import BATCH_SIZE, SEQ_LEN, RandomWindows, StreamBatches
+from gm.data.tokenizer import Tokenizer, build_tokenizer
 from gm.errors import UserError
-
-TRAIN_FRACTION = 0.9  # nanoGPT's split, so numbers compare with published ones
-
-
-def split_text(text: str, train_fraction: float = TRAIN_FRACTION) -> tuple[str, str]:
-    """First ``train_fraction`` of the raw text for training, the rest for validation."""
-    n = int(len(text) * train_fraction)
-    return text[:n], text[n:]
-
-
-def build_tokenizer(
-    kind: str, corpus: Corpus, train_text: str, cache_dir: Path, **options: Any
-) -> Tokenizer:
-    """The tokenizer a data config names: characters of the whole corpus, or SentencePiece
-    trained on the training split only (the validation text must stay unseen)."""
-    if kind == "char":
-        if options:
-            raise UserError(f"data.tokenizer=char takes no options, got {sorted(options)}")
-        return CharTokenizer.from_text(corpus.text)
-    if kind == "sentencepiece":
-        return SentencePieceTokenizer.train(
-            train_text, cache_dir=cache_dir, corpus_sha256=corpus.sha256, **options
-        )
-    raise UserError(f"unknown tokenizer {kind!r}; use data.tokenizer=char or sentencepiece")
 
 
 def cached_ids(text: str, tokenizer: Tokenizer, cache: Path | None) -> Tensor:
@@ -63,8 +38,8 @@ class TextDataModule(L.LightningDataModule):
         data_dir: str,
         path: str | None = None,
         tokenizer: str = "char",
-        batch_size: int = 64,
-        seq_len: int = 128,
+        batch_size: int = BATCH_SIZE,
+        seq_len: int = SEQ_LEN,
         carry_state: bool = True,
         shuffle: bool | None = None,
         seed: int = 0,

@@ -22,6 +22,11 @@ from torch import Tensor
 from gm.errors import UserError
 
 Batch = tuple[Tensor, Tensor]  # inputs [B, T], targets [B, T] (inputs shifted by one)
+# The study's chunk length T and batch B (conf/data/*.yaml say the same for runs): the
+# defaults of code that is not given a config, and the window of models that predate
+# recording their own.
+SEQ_LEN = 128
+BATCH_SIZE = 64
 
 
 def as_streams(ids: Tensor, batch_size: int) -> Tensor:

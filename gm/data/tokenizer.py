@@ -1,13 +1,20 @@
-"""Tokenizers: text <-> ids, with the character length of every token for bits per character."""
+"""Tokenizers: text <-> ids, with the character length of every token for bits per character.
+
+The one place tokenizers are made: ``build_tokenizer`` from a data config,
+``tokenizer_from_state`` from a checkpoint, ``load_tokenizer`` from a bundle's file.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gm.errors import UserError
+
+if TYPE_CHECKING:
+    from gm.data.corpus import Corpus
 
 
 class Tokenizer(Protocol):
@@ -120,6 +127,22 @@ def _tokenizers() -> dict[str, type]:
     from gm.data.spm_tokenizer import SentencePieceTokenizer
 
     return {"char": CharTokenizer, "sentencepiece": SentencePieceTokenizer}
+
+
+def build_tokenizer(
+    kind: str, corpus: Corpus, train_text: str, cache_dir: Path, **options: Any
+) -> Tokenizer:
+    """The tokenizer a data config names: characters of the whole corpus, or SentencePiece
+    trained on the training split only (the validation text must stay unseen)."""
+    if kind == "char":
+        if options:
+            raise UserError(f"data.tokenizer=char takes no options, got {sorted(options)}")
+        return CharTokenizer.from_text(corpus.text)
+    if kind == "sentencepiece":
+        return _tokenizers()[kind].train(
+            train_text, cache_dir=cache_dir, corpus_sha256=corpus.sha256, **options
+        )
+    raise UserError(f"unknown tokenizer {kind!r}; use data.tokenizer=char or sentencepiece")
 
 
 def tokenizer_from_state(state: dict[str, Any]) -> Tokenizer:

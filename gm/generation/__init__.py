@@ -1,6 +1,7 @@
-"""Sampling in the study's three inference modes, and figures about the text it makes."""
+"""Sampling in the study's three inference modes (``gm.evaluation.MODES``), and figures
+about the text it makes."""
 
-from gm.generation.generate import MODES, generate
+from gm.generation.generate import generate
 from gm.generation.sampling import SamplingOptions, sample_next
 
-__all__ = ["MODES", "SamplingOptions", "generate", "sample_next"]
+__all__ = ["SamplingOptions", "generate", "sample_next"]

@@ -15,10 +15,10 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from gm.data.streams import SEQ_LEN
 from gm.errors import UserError
+from gm.evaluation import MODES
 from gm.generation.sampling import SamplingOptions, sample_next
-
-MODES = ("stateful", "chunk", "stateless")
 
 
 def generate(
@@ -28,7 +28,7 @@ def generate(
     mode: str = "stateful",
     options: SamplingOptions | None = None,
     generator: torch.Generator | None = None,
-    window: int = 128,
+    window: int = SEQ_LEN,
     on_token: Callable[[int], None] | None = None,
     on_logits: Callable[[Tensor], None] | None = None,
 ) -> list[int]:

@@ -11,14 +11,14 @@ from typing import Any, TextIO
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from gm.data.corpus import read_corpus
-from gm.data.datamodule import split_text
+from gm.artifacts import TrainedModel, load_trained
+from gm.data.corpus import read_corpus, split_text
 from gm.data.tokenizer import Tokenizer
 from gm.errors import UserError
-from gm.generation.generate import MODES, generate
+from gm.evaluation import MODES
+from gm.generation.generate import generate
 from gm.generation.sampling import SamplingOptions
 from gm.generation.stats import text_stats, words
-from gm.loading import TrainedModel, load_trained
 
 
 def pick_device(name: str) -> torch.device:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from gm.nn.state import State
+from gm.state import State
 
 
 class KneserNeyLM(nn.Module):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from gm.nn.stack import RecurrentStack
-from gm.nn.state import State
+from gm.state import State
 
 
 class RecurrentLM(nn.Module):

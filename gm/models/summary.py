@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from omegaconf import OmegaConf
 from torch import nn
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-STUDY_VOCAB = {"char": 65, "sentencepiece": 1000}  # Tiny Shakespeare chars; study subwords
+from gm.config import CONF_DIR
+
+# The vocabulary sizes the study counted: Tiny Shakespeare's characters, its subword pieces.
+STUDY_VOCAB = {"char": 65, "sentencepiece": 1000}
 
 
 def parameter_count(model: nn.Module) -> int:
@@ -27,6 +30,13 @@ def size_mib(model: nn.Module, bytes_per_param: int = 4) -> float:
 def model_names(conf_dir: Path = CONF_DIR) -> list[str]:
     """Names of the configs in the ``model`` group."""
     return sorted(p.stem for p in (conf_dir / "model").glob("*.yaml"))
+
+
+def study_models(conf_dir: Path = CONF_DIR) -> list[str]:
+    """The seven study models, in the study's order, as ``conf/sweep/all_models.yaml``
+    sweeps them (that file is the list)."""
+    sweep = OmegaConf.load(conf_dir / "sweep" / "all_models.yaml")
+    return str(sweep.hydra.sweeper.params.model).split(",")
 
 
 def model_table(conf_dir: Path = CONF_DIR) -> str:
@@ -58,5 +68,10 @@ def model_table(conf_dir: Path = CONF_DIR) -> str:
     return "\n".join(header + [row for _, row in sorted(rows)])
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """``python -m gm.models.summary``: print the README's model table."""
     print(model_table())
+
+
+if __name__ == "__main__":
+    main()

@@ -35,7 +35,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from gm.nn.state import State, map_state
+from gm.state import State, map_state
 
 
 def compute_dtype(weight: Tensor) -> torch.dtype:

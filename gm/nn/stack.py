@@ -8,7 +8,7 @@ from gm.nn.gru import GRULayer
 from gm.nn.lstm import LSTMLayer
 from gm.nn.recurrent import RecurrentLayer
 from gm.nn.rnn import ElmanLayer
-from gm.nn.state import State
+from gm.state import State
 
 CELLS: dict[str, type[RecurrentLayer]] = {"rnn": ElmanLayer, "gru": GRULayer, "lstm": LSTMLayer}
 

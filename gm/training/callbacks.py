@@ -14,7 +14,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 
 from gm.atomic import write_json_atomic
-from gm.training.metrics import overfitting_onset
+from gm.metrics import overfitting_onset
 
 
 class Checkpoint(ModelCheckpoint):

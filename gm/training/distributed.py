@@ -12,6 +12,7 @@ import os
 
 import lightning as L
 
+from gm.config import is_multirun
 from gm.errors import UserError
 
 
@@ -32,8 +33,6 @@ def check_launcher(trainer: L.Trainer) -> None:
     """Refuse a strategy that re-runs the script from inside a Hydra multirun: the copies
     would each start the whole sweep again."""
     from lightning.pytorch.strategies.launchers import _SubprocessScriptLauncher
-
-    from gm.sweep import is_multirun
 
     if is_multirun() and isinstance(trainer.strategy.launcher, _SubprocessScriptLauncher):
         raise UserError(

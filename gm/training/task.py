@@ -9,8 +9,6 @@ exactly where it was.
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -22,9 +20,9 @@ from torch.nn import functional as F
 from gm.data.streams import rank_rows
 from gm.errors import UserError
 from gm.evaluation import MODES, mode_nll
+from gm.metrics import LanguageModelMetrics
 from gm.models import build_model
-from gm.nn.state import State, detach_state, map_state, select_state, state_tensors, state_to
-from gm.training.metrics import LanguageModelMetrics
+from gm.state import State, detach_state, map_state, select_state, state_tensors, state_to
 from gm.training.rng import rng_state, set_rng_state
 from gm.training.schedule import warmup_cosine
 
@@ -101,9 +99,7 @@ class LanguageModelTask(L.LightningModule):
                 f"compile={mode} is not a torch.compile mode; use true or one of "
                 f"{', '.join(COMPILE_MODES)}"
             )
-        cache = Path(os.environ.get("GM_DATA_DIR", Path.home() / ".cache" / "generatemore"))
-        # Compiled kernels are cached across runs, so a second run starts quickly.
-        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache / "inductor"))
+        # Where the kernels are cached is the caller's choice (gm.runtime.cache_compiled_kernels).
         return torch.compile(self.model, dynamic=False, mode=None if mode is True else mode)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -12,12 +12,11 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from gm.artifacts import find_checkpoint, is_bundle, load_checkpoint, read_checkpoint, write_bundle
 from gm.data.datamodule import TextDataModule
 from gm.data.tokenizer import describe
 from gm.errors import UserError
-from gm.export import is_bundle, write_bundle
-from gm.loading import find_checkpoint, load_checkpoint
-from gm.runtime import keep_freed_memory
+from gm.runtime import cache_compiled_kernels, keep_freed_memory
 from gm.training.callbacks import MetricsJSON
 from gm.training.distributed import check_launcher, is_global_zero
 from gm.training.task import LanguageModelTask
@@ -34,11 +33,17 @@ def _instantiate_group(group: DictConfig | None) -> list[Any]:
     return [instantiate(spec) for spec in group.values() if spec is not None]
 
 
-def train(cfg: DictConfig) -> dict[str, Any]:
-    """Train the model ``cfg`` describes; return the contents of the run's ``metrics.json``."""
+def train(cfg: DictConfig, model_name: str = "") -> dict[str, Any]:
+    """Train the model ``cfg`` describes; return the contents of the run's ``metrics.json``.
+
+    ``model_name`` is the ``model=`` choice the config was composed with (e.g.
+    ``astra_alpha``), kept with the model so that reports can name it.
+    """
     check_config(cfg)
     if cfg.get("keep_freed_memory", True):
         keep_freed_memory()
+    if cfg.get("compile"):
+        cache_compiled_kernels()  # before the task compiles its model
     ckpt_path = resume_checkpoint(cfg)
     run_dir = Path(cfg.paths.output_dir)
     if not cfg.get("resume") and (
@@ -77,7 +82,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         extra={
             "tokenizer": tokenizer.to_state(),
             "corpus": {"path": str(datamodule.corpus.path), "sha256": datamodule.corpus.sha256},
-            "model_name": model_name(),
+            "model_name": model_name,
         },
     )
 
@@ -128,8 +133,6 @@ def check_config(cfg: DictConfig) -> None:
 
 def check_compatible(ckpt_path: str, model_cfg: dict[str, Any], fingerprint: str) -> None:
     """A checkpoint to resume must hold this model, over this vocabulary."""
-    from gm.loading import read_checkpoint
-
     ckpt = read_checkpoint(Path(ckpt_path))
     saved = ckpt["hyper_parameters"]
     if saved.get("tokenizer", {}).get("fingerprint") != fingerprint:
@@ -161,15 +164,6 @@ def resume_checkpoint(cfg: DictConfig) -> str | None:
     if ckpt_path is not None and not Path(ckpt_path).is_file():
         raise UserError(f"ckpt_path={ckpt_path} is not a checkpoint file")
     return ckpt_path
-
-
-def model_name() -> str:
-    """The ``model=`` choice of this Hydra run (e.g. ``astra_alpha``), or "" outside Hydra."""
-    from hydra.core.hydra_config import HydraConfig
-
-    if not HydraConfig.initialized():
-        return ""
-    return str(HydraConfig.get().runtime.choices.get("model") or "")
 
 
 def count(

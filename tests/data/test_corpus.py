@@ -1,4 +1,5 @@
-"""Corpus resolution: a user's file, the verified cache, a verified download, clear errors."""
+"""Corpus resolution (a user's file, the verified cache, a verified download, clear errors)
+and the 90/10 split."""
 
 from __future__ import annotations
 
@@ -6,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from gm.data.corpus import TINY_SHAKESPEARE_SHA256, read_corpus, resolve_corpus, sha256_bytes
+from gm.data.corpus import (
+    TINY_SHAKESPEARE_SHA256,
+    read_corpus,
+    resolve_corpus,
+    sha256_bytes,
+    split_text,
+)
 from gm.errors import UserError
 
 
@@ -72,3 +79,9 @@ def test_real_corpus_is_the_published_one(shakespeare: Path) -> None:
     corpus = read_corpus(shakespeare)
     assert corpus.sha256 == TINY_SHAKESPEARE_SHA256
     assert len(corpus.text.encode()) == 1_115_394
+
+
+def test_split_is_contiguous_ninety_ten() -> None:
+    train, val = split_text("abcdefghij" * 10)
+    assert (len(train), len(val)) == (90, 10)
+    assert train + val == "abcdefghij" * 10

@@ -1,4 +1,4 @@
-"""The DataModule: 90/10 split of the raw text, cached ids, refused shuffling."""
+"""The DataModule: cached ids of both splits, refused shuffling."""
 
 from __future__ import annotations
 
@@ -7,15 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from gm.data.datamodule import TextDataModule, split_text
+from gm.data.corpus import split_text
+from gm.data.datamodule import TextDataModule
 from gm.data.streams import RandomWindows, StreamBatches
 from gm.errors import UserError
-
-
-def test_split_is_contiguous_ninety_ten() -> None:
-    train, val = split_text("abcdefghij" * 10)
-    assert (len(train), len(val)) == (90, 10)
-    assert train + val == "abcdefghij" * 10
 
 
 def test_ids_are_cached_by_corpus_and_tokenizer(tmp_path: Path, text_file: Path) -> None:

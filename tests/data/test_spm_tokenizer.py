@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gm.data.corpus import read_corpus
-from gm.data.datamodule import TextDataModule, split_text
+from gm.data.corpus import read_corpus, split_text
+from gm.data.datamodule import TextDataModule
 from gm.data.spm_tokenizer import SentencePieceTokenizer
 from gm.errors import UserError
 from tests.conftest import generated_text

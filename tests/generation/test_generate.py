@@ -9,10 +9,10 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from gm.artifacts import load_trained
 from gm.errors import UserError
 from gm.generation.generate import generate
 from gm.generation.run import run
-from gm.loading import load_trained
 from tests.conftest import CONF_DIR, run_script
 
 

@@ -19,7 +19,7 @@ from gm.nn.gru import GRURecurrence
 from gm.nn.lstm import LSTMRecurrence
 from gm.nn.recurrent import compute_dtype
 from gm.nn.rnn import ElmanRecurrence
-from gm.nn.state import state_tensors
+from gm.state import state_tensors
 from tests.nn.conftest import DEVICE
 
 TOLERANCE = 2e-2

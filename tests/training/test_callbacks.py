@@ -44,7 +44,7 @@ def test_an_overfitting_run_keeps_its_best_checkpoint_and_names_the_onset(tmp_pa
     out and rises while training loss keeps falling. The best checkpoint (what generate.py,
     the study and the bundle use) is the minimum's, not the last, and metrics.json names
     the onset there."""
-    from gm.loading import find_checkpoint
+    from gm.artifacts import find_checkpoint
 
     run = tmp_path / "run"
     proc = run_train(

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gm.nn.state import state_tensors
+from gm.state import state_tensors
 from gm.training.distributed import is_global_zero
 from tests.conftest import FAST_TRAIN, kill_at_first_checkpoint, run_multirun, run_train
 

@@ -12,8 +12,9 @@ import torch
 from gm.data.datamodule import TextDataModule
 from gm.data.tokenizer import describe
 from gm.errors import UserError
-from gm.evaluation import MODES
-from gm.nn.state import state_tensors
+from gm.evaluation import MODES, metric_key
+from gm.runtime import cache_compiled_kernels
+from gm.state import state_tensors
 from gm.training.schedule import warmup_cosine
 from gm.training.task import LanguageModelTask, widen
 
@@ -200,6 +201,9 @@ def test_validation_reports_three_modes(tmp_path, text_file):
     for mode in ("", "_chunk", "_stateless"):
         loss, bpc = logged[f"val/loss{mode}"], logged[f"val/bpc{mode}"]
         assert bpc.item() == pytest.approx(loss.item() / torch.log(torch.tensor(2.0)).item())
+    # The report finds every mode's curve under the tag gm.evaluation names.
+    tags = {metric_key(name, mode) for mode in MODES for name in ("loss", "ppl", "bpc")}
+    assert tags == {k for k in logged if k.startswith("val/")}
     assert "train/grad_norm" in logged
 
 
@@ -473,12 +477,18 @@ def test_compile_refusals_and_the_kernel_cache(tmp_path, text_file, monkeypatch)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     _task(tmp_path, text_file, compile=True)
     assert seen == {"dynamic": False, "mode": None}
+    # The module sets no process-wide state; train() chooses the kernel cache before it.
+    assert "TORCHINDUCTOR_CACHE_DIR" not in os.environ
     cache = tmp_path / "home" / ".cache" / "generatemore" / "inductor"
+    assert cache_compiled_kernels() == cache
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(cache)
     monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR")
     monkeypatch.setenv("GM_DATA_DIR", str(tmp_path / "data"))
     _task(tmp_path, text_file, compile="default")
-    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "data" / "inductor")
+    assert seen == {"dynamic": False, "mode": "default"}
+    assert cache_compiled_kernels() == tmp_path / "data" / "inductor"
+    monkeypatch.setenv("GM_DATA_DIR", str(tmp_path / "elsewhere"))
+    assert cache_compiled_kernels() == tmp_path / "data" / "inductor"  # a set one stays
 
     with pytest.raises(UserError) as e:
         _task(tmp_path, text_file, compile="fastest")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from gm.nn import RecurrentStack, detach_state, select_state, state_tensors, state_to
+from gm.nn import RecurrentStack
+from gm.state import detach_state, select_state, state_tensors, state_to
 
 
 def test_detach_keeps_values_and_cuts_the_graph() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gm.errors import UserError
-from gm.search import Param, parse_param
+from gm.runs.search import Param, parse_param
 from tests.conftest import FAST_TRAIN, run_script
 
 TINY = ["model=rnn", "model.dropout=0", "model.emb_dim=8"]

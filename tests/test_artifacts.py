@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from gm.artifacts import find_checkpoint, load_checkpoint, load_trained, read_bundle, write_bundle
 from gm.errors import UserError
-from gm.export import read_bundle, write_bundle
-from gm.loading import find_checkpoint, load_checkpoint, load_trained
 from tests.conftest import run_script
 
 

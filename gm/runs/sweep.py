@@ -4,7 +4,7 @@ ends with a report.
 ``python train.py -m model=astra_alpha,astra_beta optimizer.lr=1e-3,3e-3`` runs four
 jobs, each in ``outputs/multirun/<time>/<num>_<overrides>``. A job that raises leaves
 ``failed.json`` in its directory and one line on stderr instead of stopping the sweep;
-when the last job ends, ``SweepReport`` writes ``report.md`` (``gm.report``) into the
+when the last job ends, ``SweepReport`` writes ``report.md`` (``gm.runs.report``) into the
 sweep folder and the command exits non-zero if any job failed.
 """
 
@@ -22,18 +22,10 @@ from omegaconf import DictConfig
 
 from gm.atomic import write_json_atomic
 from gm.errors import UserError
-from gm.report import FAILED
+from gm.runs.report import FAILED, write_report
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-
-
-def is_multirun() -> bool:
-    """Whether this process runs a job of a Hydra multirun (``-m``)."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def run_job(fn: Callable[[DictConfig], T], cfg: DictConfig) -> T | None:
@@ -50,7 +42,7 @@ def run_job(fn: Callable[[DictConfig], T], cfg: DictConfig) -> T | None:
 
 
 def record_failure(run_dir: Path, job: int, overrides: list[str], error: Exception) -> None:
-    """What a failed job leaves: ``failed.json`` in its directory (read by ``gm.report``)
+    """What a failed job leaves: ``failed.json`` in its directory (read by ``gm.runs.report``)
     and one ``error:`` line on stderr; for a bug rather than bad input, the traceback in
     ``failed.json`` and the job's log."""
     record = {"job": job, "overrides": overrides, "error": str(error)}
@@ -68,8 +60,6 @@ class SweepReport(Callback):
     line, and exit status 1 when a job failed."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from gm.report import write_report
-
         sweep_dir = Path(config.hydra.sweep.dir)
         try:
             runs = write_report([sweep_dir], sweep_dir)

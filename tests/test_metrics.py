@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from gm.training.metrics import LanguageModelMetrics, overfitting_onset
+from gm.metrics import LanguageModelMetrics, overfitting_onset
 from gm.training.schedule import warmup_cosine
 
 

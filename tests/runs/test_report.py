@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gm.errors import UserError
-from gm.report import find_runs, write_report
+from gm.runs.report import find_runs, write_report
 from tests.conftest import run_script
 
 

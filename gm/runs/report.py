@@ -1,0 +1,327 @@
+"""A sweep's results in one place: ``python -m gm.report PATH [PATH ...] [--out DIR]``.
+
+``PATH`` is a sweep folder (``outputs/multirun/<time>``, every run inside it) or a run
+directory. For each run it reads ``metrics.json`` (written when training finishes),
+``failed.json`` (written when a sweep job fails) and the logged scalars (TensorBoard
+event files, or the CSV logger's ``metrics.csv``), so runs still in progress show their
+curves so far. It writes ``report.md``, ``report.csv`` and two figures:
+``val_bpc.png`` (every run's validation curve on one plot) and ``best_bpc.png``.
+A multirun writes this report into its sweep folder when its last job ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from gm.errors import UserError
+from gm.evaluation import MODES, metric_key
+from gm.metrics import overfitting_onset
+
+FAILED = "failed.json"  # written by gm.runs.sweep when a job raises
+CURVE = metric_key("bpc", "stateful")
+BPC_TAGS = {mode: metric_key("bpc", mode) for mode in MODES}  # the logged tag of each mode
+COLUMNS = [
+    "run",
+    "status",
+    "model",
+    "overrides",
+    "parameters",
+    "steps",
+    "wall_time_s",
+    "tokens_per_s",
+    "best_val_bpc",
+    "best_step",
+    "overfit_epoch",
+    *(f"final_bpc_{mode}" for mode in MODES),
+    "error",
+]
+
+
+@dataclass
+class Run:
+    """What the report knows about one run directory."""
+
+    path: Path
+    status: str  # finished | failed | running or stopped
+    model: str = ""
+    overrides: list[str] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    scalars: dict[str, list[tuple[int, float, float]]] = field(default_factory=dict)
+    error: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def curve(self, tag: str = CURVE) -> list[tuple[int, float]]:
+        """``(step, value)`` of a logged scalar."""
+        return [(step, value) for step, value, _ in self.scalars.get(tag, [])]
+
+    def row(self) -> dict[str, Any]:
+        """The run's line of ``report.csv``: blanks where a value is not known (yet)."""
+        m = self.metrics
+        history = m.get("history") or [
+            {"step": s, CURVE: v} for s, v in self.curve() if math.isfinite(v)
+        ]
+        # A non-finite validation is stored as null: it is never the best.
+        best = min(history, key=lambda h: _or_inf(h.get(CURVE)), default={})
+        final = m.get("final") or (history[-1] if history else {})
+        onset = overfitting_onset(m.get("history") or [])
+        wall = m.get("wall_time_s")
+        if wall is None and self.scalars:  # still running: the span of the logged events
+            times = [t for points in self.scalars.values() for _, _, t in points]
+            wall = round(max(times) - min(times), 1)
+        return {
+            "run": self.name,
+            "status": self.status,
+            "model": self.model,
+            "overrides": " ".join(self.overrides),
+            "parameters": m.get("parameters", ""),
+            "steps": m.get("steps", max((s for s, _ in self.curve("train/loss_step")), default="")),
+            "wall_time_s": wall if wall is not None else "",
+            "tokens_per_s": m.get("train_tokens_per_s") or "",
+            "best_val_bpc": best.get(CURVE, ""),
+            "best_step": best.get("step", ""),
+            "overfit_epoch": onset["epoch"] if onset else "",
+            **{f"final_bpc_{mode}": final.get(tag, "") for mode, tag in BPC_TAGS.items()},
+            "error": self.error,
+        }
+
+
+def _or_inf(value: float | None) -> float:
+    return math.inf if value is None else value
+
+
+def is_run(path: Path) -> bool:
+    """A directory that one training run (or sweep job) wrote into."""
+    markers = (".hydra", "metrics.json", FAILED, "checkpoints", "tensorboard", "csv")
+    return path.is_dir() and any((path / m).exists() for m in markers)
+
+
+def _job_order(path: Path) -> tuple[int, str]:
+    # Sweep jobs are named <num>_<overrides>: job 10 comes after job 9.
+    match = re.match(r"(\d+)_", path.name)
+    return (int(match.group(1)) if match else sys.maxsize, path.name)
+
+
+def find_runs(paths: list[str | Path]) -> list[Path]:
+    """Each path that is a run, or the runs directly inside it (a sweep folder)."""
+    runs: list[Path] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if not path.is_dir():
+            raise UserError(f"{path} is not a directory; give a sweep folder or run directories")
+        found = [path] if is_run(path) else sorted(filter(is_run, path.iterdir()), key=_job_order)
+        if not found:
+            raise UserError(f"{path} holds no training run (no metrics.json, logs or .hydra/)")
+        runs.extend(found)
+    return runs
+
+
+def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float, float]]]:
+    """Every logged scalar as ``(step, value, wall_time)``: TensorBoard, else the CSV log."""
+    events = sorted(run_dir.glob("tensorboard/**/events.out.tfevents.*"))
+    if events:
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        scalars: dict[str, list[tuple[int, float, float]]] = {}
+        for path in events:  # a resumed run appends a second event file
+            acc = EventAccumulator(str(path), size_guidance={"scalars": 0})
+            acc.Reload()
+            for tag in acc.Tags()["scalars"]:
+                points = [(e.step, e.value, e.wall_time) for e in acc.Scalars(tag)]
+                scalars.setdefault(tag, []).extend(points)
+        return {tag: sorted(points) for tag, points in scalars.items()}
+    table = run_dir / "csv" / "metrics.csv"
+    if table.is_file():
+        scalars = {}
+        with table.open(newline="") as f:
+            for line in csv.DictReader(f):
+                for tag, value in line.items():
+                    if tag not in ("step", "epoch") and value not in ("", None):
+                        scalars.setdefault(tag, []).append((int(line["step"]), float(value), 0.0))
+        return scalars
+    return {}
+
+
+def read_run(path: Path) -> Run:
+    """Status, configuration, final metrics and logged curves of one run directory."""
+    run = Run(path=path, status="running or stopped")
+    hydra_dir = path / ".hydra"
+    if (hydra_dir / "overrides.yaml").is_file():
+        run.overrides = [str(o) for o in OmegaConf.load(hydra_dir / "overrides.yaml")]
+    if (hydra_dir / "hydra.yaml").is_file():
+        choices = OmegaConf.load(hydra_dir / "hydra.yaml").hydra.runtime.choices
+        run.model = str(choices.get("model") or "")
+    if (path / "metrics.json").is_file():
+        run.metrics = json.loads((path / "metrics.json").read_text())
+        run.status = "finished"
+    if (path / FAILED).is_file():  # a job that failed after an earlier attempt finished
+        run.error = json.loads((path / FAILED).read_text()).get("error", "")
+        run.status = "failed"
+    run.scalars = read_scalars(path)
+    return run
+
+
+def labels(runs: list[Run]) -> dict[str, str]:
+    """Short names for tables and legends: the job number and the overrides that differ
+    between the runs (the ones every run shares are said once, above the table)."""
+    shared = set.intersection(*(set(r.overrides) for r in runs)) if runs else set()
+    out = {}
+    for run in runs:
+        varying = " ".join(o for o in run.overrides if o not in shared)
+        number = run.name.split("_")[0] if re.match(r"\d+_", run.name) else run.name
+        out[run.name] = f"{number}: {varying}" if varying else number
+    return out
+
+
+def _cell(value: Any, digits: int = 4) -> str:
+    if value == "" or value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value).replace("|", "\\|")
+
+
+def markdown(runs: list[Run], rows: list[dict[str, Any]]) -> str:
+    """``report.md``: the table, the figures, and what failed or has not finished."""
+    names = labels(runs)
+    shared = set.intersection(*(set(r.overrides) for r in runs)) if runs else set()
+    statuses = ("finished", "failed", "running or stopped")
+    counts = ", ".join(f"{sum(r.status == s for r in runs)} {s}" for s in statuses)
+    lines = [
+        "# Sweep report",
+        "",
+        f"{len(runs)} runs: {counts}. Validation bits per character: the best of each run, "
+        "and the last validation's three inference modes (state carried, reset every "
+        "chunk, reset every token). Overfitting sets in at the epoch of the lowest "
+        "validation loss when a later validation is worse while the training loss is lower "
+        "(blank: not seen).",
+        "",
+        f"Overrides shared by every run: `{' '.join(sorted(shared))}`" if shared else "",
+        "",
+        "| run | status | model | parameters | steps | wall time (s) | tokens/s "
+        "| best val bpc (step) | overfits after epoch | stateful | chunk | stateless |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        best = _cell(row["best_val_bpc"])
+        if row["best_step"] != "":
+            best += f" ({row['best_step']})"
+        cells = [
+            _cell(names[row["run"]]),
+            row["status"],
+            _cell(row["model"]),
+            _cell(row["parameters"]),
+            _cell(row["steps"]),
+            _cell(row["wall_time_s"], 1),
+            _cell(row["tokens_per_s"], 0),
+            best,
+            _cell(row["overfit_epoch"]),
+            *(_cell(row[f"final_bpc_{mode}"]) for mode in MODES),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Run directories:", ""] + [f"- `{r['run']}`" for r in rows]
+    lines += ["", "![validation curves](val_bpc.png)", "", "![best validation bpc](best_bpc.png)"]
+    failed = [r for r in rows if r["status"] == "failed"]
+    if failed:
+        lines += ["", "## Failed", ""]
+        lines += [f"- **{names[r['run']]}**: {r['error']}" for r in failed]
+    unfinished = [r for r in rows if r["status"] == "running or stopped"]
+    if unfinished:
+        lines += ["", "## Running or stopped", ""]
+        lines += [
+            f"- **{names[r['run']]}**: no metrics.json yet; best so far {_cell(r['best_val_bpc'])}"
+            for r in unfinished
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def figures(runs: list[Run], rows: list[dict[str, Any]], out: Path) -> None:
+    """``val_bpc.png`` (all validation curves) and ``best_bpc.png`` (best per run)."""
+    import matplotlib.pyplot as plt
+
+    from gm.figures import save
+
+    # Figures keep labels short; the table has them whole.
+    names = {k: v if len(v) <= 50 else v[:49] + "…" for k, v in labels(runs).items()}
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    for run in runs:
+        # A finished run's own record first: its steps are the table's.
+        history = [(h["step"], h.get(CURVE)) for h in run.metrics.get("history", [])]
+        points = history or run.curve()
+        if points:
+            steps, values = zip(*points, strict=True)
+            ax.plot(steps, values, marker=".", lw=1.2, label=f"{names[run.name]} ({run.status})")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("validation bits per character (state carried)")
+    ax.set_title("Validation curves")
+    ax.grid(alpha=0.3)
+    if ax.lines:
+        ax.legend(frameon=False, fontsize="small")
+    fig.tight_layout()
+    save(fig, out / "val_bpc.png")
+
+    scored = [r for r in rows if r["best_val_bpc"] != ""]
+    fig, ax = plt.subplots(figsize=(8, 0.5 * len(scored) + 1.5), dpi=110)
+    bars = ax.barh(
+        [names[r["run"]] for r in scored], [r["best_val_bpc"] for r in scored], color="tab:green"
+    )
+    ax.bar_label(bars, fmt="%.3f", padding=3)
+    ax.margins(x=0.12)  # room for the labels
+    ax.invert_yaxis()  # first job on top
+    ax.set_xlabel("best validation bits per character")
+    ax.set_title("Best validation bpc per run")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    save(fig, out / "best_bpc.png")
+
+
+def write_report(paths: list[str | Path], out: str | Path) -> list[Run]:
+    """Read the runs under ``paths`` and write the report files into ``out``."""
+    from gm.atomic import write_bytes_atomic
+
+    runs = [read_run(p) for p in find_runs(paths)]
+    rows = [run.row() for run in runs]
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(out / "report.md", markdown(runs, rows).encode())
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_bytes_atomic(out / "report.csv", table.getvalue().encode())
+    figures(runs, rows, out)
+    return runs
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m gm.report", description=__doc__.split("\n")[0])
+    parser.add_argument("paths", nargs="+", help="a sweep folder or run directories")
+    parser.add_argument(
+        "--out", help="where to write the report (default: the sweep folder, or ./report)"
+    )
+    args = parser.parse_args(argv)
+    single = len(args.paths) == 1 and not is_run(Path(args.paths[0]))
+    out = Path(args.out or (args.paths[0] if single else "report"))
+    from gm.cli import run_or_exit
+
+    runs = run_or_exit(write_report, args.paths, out)
+    print(f"{len(runs)} runs -> {out / 'report.md'}")
+
+
+if __name__ == "__main__":
+    main()

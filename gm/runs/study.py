@@ -1,0 +1,210 @@
+"""The stateful-inference study as a report: ``python -m gm.study runs=[RUN_DIR,...]``.
+
+For every run it scores the validation split of the run's corpus in the three modes
+(``gm.evaluation``), samples text in each mode from the same seed, and writes
+``study.md``, ``study.json`` and PNG figures into its own output directory. A multirun
+folder stands for all the runs inside it. Nothing is trained.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from gm.artifacts import TrainedModel, is_trained_model, load_trained
+from gm.atomic import write_json_atomic
+from gm.config import CONF_DIR
+from gm.data.corpus import read_corpus, split_text
+from gm.data.streams import StreamBatches
+from gm.errors import UserError
+from gm.evaluation import MODES, evaluate
+from gm.figures import bar_figure, loss_by_position_figure, save
+from gm.generation import SamplingOptions, generate
+from gm.generation.stats import text_stats, words
+from gm.metrics import overfitting_onset
+
+
+def expand_runs(paths: list[str]) -> list[Path]:
+    """Each path as given, or the trained models directly inside it (a multirun folder)."""
+    runs: list[Path] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if not path.exists():
+            raise UserError(f"{path} does not exist; runs= takes run directories or sweeps")
+        found = (
+            [path] if is_trained_model(path) else sorted(filter(is_trained_model, path.iterdir()))
+        )
+        if not found:
+            raise UserError(f"{path} holds no training run (no checkpoints/ inside it)")
+        runs.extend(found)
+    return runs
+
+
+def run_label(path: Path, trained: TrainedModel) -> str:
+    regime = {True: "carried", False: "windowed"}.get(trained.carry_state, "?")
+    return f"{trained.name or path.name} ({regime})"
+
+
+def study_one(path: Path, cfg: DictConfig) -> dict[str, Any]:
+    """Scores, loss-by-position curves and samples of one run."""
+    trained = load_trained(path)
+    corpus_path = cfg.corpus or trained.corpus.get("path")
+    if not corpus_path or not Path(corpus_path).is_file():
+        raise UserError(f"the corpus {path} trained on is not at {corpus_path!r}; pass corpus=")
+    corpus = read_corpus(corpus_path)
+    train_text, val_text = split_text(corpus.text)
+    tok = trained.tokenizer
+    val_ids = torch.tensor(tok.encode(val_text))
+    batches = StreamBatches(val_ids, cfg.batch_size, trained.seq_len, split="validation")
+    char_lengths = torch.tensor(tok.char_lengths())
+    metrics = evaluate(trained.model, batches, char_lengths, trained.seq_len)
+    scores = {mode: {k: float(v) for k, v in m.compute().items()} for mode, m in metrics.items()}
+    curves = {mode: m.loss_by_position() for mode, m in metrics.items()}
+
+    vocabulary = set(words(train_text))
+    options = SamplingOptions(temperature=cfg.samples.temperature)
+    prompt = tok.encode(cfg.samples.prompt)
+    samples = {}
+    for mode in MODES:
+        g = torch.Generator().manual_seed(cfg.samples.seed)  # the same draws for every mode
+        new = generate(
+            trained.model,
+            prompt,
+            cfg.samples.max_new_tokens,
+            mode,
+            options,
+            g,
+            window=trained.seq_len,
+        )
+        text = tok.decode(new)
+        samples[mode] = {"text": text, **text_stats(text, vocabulary)}
+    metrics_file = (path if path.is_dir() else path.parent.parent) / "metrics.json"
+    history = (
+        json.loads(metrics_file.read_text()).get("history", []) if metrics_file.is_file() else []
+    )
+    return {
+        "path": str(path),
+        "overfitting_onset": overfitting_onset(history),
+        "label": run_label(path, trained),
+        "name": trained.name or path.name,
+        "carry_state": trained.carry_state,
+        "spec": trained.spec,
+        "parameters": sum(p.numel() for p in trained.model.parameters()),
+        "seq_len": trained.seq_len,
+        "scores": scores,
+        "curves": curves,
+        "samples": samples,
+    }
+
+
+def regime_tables(results: list[dict[str, Any]]) -> list[str]:
+    """For each architecture trained in both regimes: training regime × inference mode,
+    in bpc."""
+    lines: list[str] = []
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in results:
+        groups.setdefault(json.dumps(r["spec"], sort_keys=True), []).append(r)
+    for runs in groups.values():
+        by_regime = {r["carry_state"]: r for r in runs}
+        if {True, False} - by_regime.keys():
+            continue
+        name = by_regime[True]["name"]
+        lines += [
+            f"\n**{name}**, `val/bpc` (training regime × inference mode):\n",
+            "| trained with | " + " | ".join(MODES) + " |",
+            "| --- | " + " | ".join("---:" for _ in MODES) + " |",
+        ]
+        for regime, label in ((True, "carried state"), (False, "random windows, zero state")):
+            cells = " | ".join(f"{by_regime[regime]['scores'][m]['bpc']:.3f}" for m in MODES)
+            lines.append(f"| {label} | {cells} |")
+    return lines
+
+
+def write_study(results: list[dict[str, Any]], out: Path) -> Path:
+    """``study.md`` with its figures, and ``study.json`` with every number."""
+    lines = [
+        "# Stateful-inference study",
+        "",
+        "Validation split of each run's corpus, scored in the three inference modes "
+        "with the same weights. nats/token, bits per character, perplexity.",
+        "",
+        "| run | params | mode | nats/token | bpc | ppl |",
+        "| --- | ---: | --- | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        for mode in MODES:
+            s = r["scores"][mode]
+            lines.append(
+                f"| {r['label']} | {r['parameters']:,} | {mode} | {s['loss']:.4f} "
+                f"| {s['bpc']:.4f} | {s['ppl']:.2f} |"
+            )
+    lines += regime_tables(results)
+    lines += ["", "Overfitting onset (the epoch of the lowest validation loss, when a later "
+              "validation is worse while the training loss is lower):", ""]  # fmt: skip
+    for r in results:
+        onset = r.get("overfitting_onset")
+        seen = f"after epoch {onset['epoch']}" if onset else "not seen (or no training history)"
+        lines.append(f"- {r['label']}: {seen}")
+
+    bars = {r["label"]: {m: r["scores"][m]["bpc"] for m in MODES} for r in results}
+    save(
+        bar_figure(bars, "validation bpc", "Bits per character by inference mode"),
+        out / "bpc_by_mode.png",
+    )
+    lines += ["", "![bpc by mode](bpc_by_mode.png)", "", "## Loss by position", ""]
+    for i, r in enumerate(results):
+        name = f"loss_by_position_{i}.png"
+        save(loss_by_position_figure(r["curves"], r["label"]), out / name)
+        lines.append(f"![{r['label']}]({name})")
+
+    lines += [
+        "",
+        "## Samples",
+        "",
+        "Each mode continues the same prompt with the same random draws.",
+        "",
+        "| run | mode | distinct-2 | distinct-3 | longest repeat | known words |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        for mode, s in r["samples"].items():
+            lines.append(
+                f"| {r['label']} | {mode} | {s['distinct_2']:.3f} | {s['distinct_3']:.3f}"
+                f" | {s['longest_repeat']} | {s['known_words']:.1%} |"
+            )
+    for r in results:
+        for mode, s in r["samples"].items():
+            lines += ["", f"**{r['label']}, {mode}:**", "", "```", s["text"].strip("\n"), "```"]
+    path = out / "study.md"
+    path.write_text("\n".join(lines) + "\n")
+    write_json_atomic(out / "study.json", {"runs": results})
+    return path
+
+
+def run_study(cfg: DictConfig) -> Path:
+    """Evaluate every run ``cfg.runs`` names and write the report into the output directory."""
+    if OmegaConf.is_missing(cfg, "runs"):
+        raise UserError("pass runs=[RUN_DIR,...]: run directories, checkpoints or sweeps")
+    runs = cfg.runs
+    if not isinstance(runs, (list, ListConfig)) or not runs:
+        raise UserError("runs= takes a list, e.g. runs=[outputs/astra_alpha/RUN,outputs/...]")
+    out = Path(cfg.paths.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results = [study_one(p, cfg) for p in expand_runs([str(r) for r in runs])]
+    return write_study(results, out)
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="study")
+def main(cfg: DictConfig) -> None:
+    from gm.cli import run_or_exit
+
+    print(f"study written to {run_or_exit(run_study, cfg)}")
+
+
+if __name__ == "__main__":
+    main()
