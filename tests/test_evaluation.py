@@ -22,9 +22,18 @@ V, B, T, K = 12, 3, 8, 4
 
 
 def models():
-    ngram = KneserNeyLM(V, order=3)
-    ngram.fit(torch.randint(0, V, (500,)))
-    return [RecurrentLM(V, "gru", 8, 16, 2).eval(), BengioMLP(V, context=4).eval(), ngram]
+    # Built at collection time: seeded here, so they do not depend on what ran before.
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        ngram = KneserNeyLM(V, order=3)
+        ngram.fit(torch.randint(0, V, (500,)))
+        gru = RecurrentLM(V, "gru", 8, 16, 2).eval()
+        with torch.no_grad():
+            # A freshly initialised GRU barely uses its state (its three losses can agree to
+            # 1e-6); larger weights make state matter, so the modes tell apart.
+            for p in gru.parameters():
+                p.mul_(4)
+        return [gru, BengioMLP(V, context=4).eval(), ngram]
 
 
 def batches_of(x: torch.Tensor, y: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -50,8 +59,9 @@ def test_each_mode_equals_its_definition(model) -> None:
         stateless = nll(alone, y)
     for mode, expected in zip(MODES, (stateful, chunk, stateless), strict=True):
         assert scores[mode].compute()["loss"].item() == pytest.approx(expected, rel=1e-5), mode
-    # Not vacuous: the three definitions differ on these models.
-    assert len({round(v, 4) for v in (stateful, chunk, stateless)}) == 3
+    # Not vacuous: the three definitions differ by several times the tolerance above.
+    for a, b in ((stateful, chunk), (chunk, stateless), (stateful, stateless)):
+        assert abs(a - b) > 5e-5 * max(a, b)
 
 
 @pytest.mark.parametrize("model", models(), ids=["gru", "mlp", "ngram"])
