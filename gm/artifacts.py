@@ -8,11 +8,21 @@ A bundle is a directory with
     tokenizer.json      the tokenizer (or the SentencePiece model)
     SHA256SUMS          a checksum for each file above
 
-Training writes one into ``<run>/export`` when it ends; ``python -m gm.export`` makes one
-from any run or checkpoint. Nothing here unpickles code: checkpoints load with
-``torch.load(weights_only=True)``, bundles are safetensors plus YAML read with
-``yaml.safe_load``, and the model class comes from ``gm.models.MODEL_CLASSES``, never from
-a string in the file.
+Every file a bundle uses (the weights, config.yaml and the tokenizer file config.yaml
+names) must be a plain file of the bundle directory itself, not a path or a link leading
+out of it, and must be listed in SHA256SUMS with a matching digest; the loaded tokenizer
+must have the fingerprint and vocabulary size config.yaml records, and that vocabulary
+must be the model's. A bundle directory is made like any ``mkdir``: its permissions follow
+the umask.
+
+Training writes one into ``<run>/export`` when it ends (``replace_bundle``, so a failed
+re-export keeps the old one); ``python -m gm.export`` makes one from any run or checkpoint.
+A run directory is found by its own contents only: checkpoint paths in ``metrics.json`` are
+read relative to the run and never lead out of it, so a copied run loads its own weights.
+
+Nothing here unpickles code: checkpoints load with ``torch.load(weights_only=True)``,
+bundles are safetensors plus YAML read with ``yaml.safe_load``, and the model class comes
+from ``gm.models.MODEL_CLASSES``, never from a string in the file.
 """
 
 from __future__ import annotations
@@ -21,8 +31,8 @@ import hashlib
 import json
 import os
 import pickle
+import secrets
 import shutil
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,20 +69,39 @@ class TrainedModel:
 
 
 def find_checkpoint(run_dir: Path) -> Path:
-    """The best checkpoint of a run directory (lowest val/loss), else its last one."""
+    """The best checkpoint of a run directory (lowest val/loss), else its last one.
+
+    Only ever a file inside ``run_dir``: ``metrics.json`` names checkpoints relative to the
+    run; an absolute path (older runs) is followed only while it lies inside ``run_dir``,
+    else its file name is looked up in ``run_dir/checkpoints`` (a copied or moved run must
+    not load the original's, which may hold another run by now).
+    """
     metrics = run_dir / "metrics.json"
     if metrics.is_file():
         try:
             best = json.loads(metrics.read_text()).get("checkpoints", {}).get("best")
-        except ValueError:
+        except (ValueError, AttributeError):
             best = None
-        if best and Path(best).is_file():
-            return Path(best)
+        if isinstance(best, str) and best:
+            named = Path(best)
+            candidate = named if named.is_absolute() else run_dir / named
+            if candidate.is_file() and _inside(candidate, run_dir):
+                return candidate
+            by_name = run_dir / "checkpoints" / named.name
+            if named.name and by_name.is_file():
+                return by_name
     ckpts = run_dir / "checkpoints"
     candidates = sorted(ckpts.glob("best*.ckpt")) or sorted(ckpts.glob("last*.ckpt"))
     if not candidates:
         raise UserError(f"{run_dir} has no checkpoints/ with a .ckpt file; is it a training run?")
     return candidates[-1]
+
+
+def _inside(path: Path, directory: Path) -> bool:
+    """Whether ``path`` lies in ``directory`` (as written, ``..`` folded, or once links are
+    resolved: ``/tmp`` may be a link to ``/private/tmp``)."""
+    lexical = Path(os.path.abspath(path)).is_relative_to(os.path.abspath(directory))
+    return lexical or path.resolve().is_relative_to(directory.resolve())
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
@@ -101,6 +130,7 @@ def load_checkpoint(path: Path) -> TrainedModel:
     weights = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
     load_weights(model, weights, path)
     tokenizer = tokenizer_from_state(extra["tokenizer"])
+    check_vocabulary(tokenizer, spec, model, path)
     return TrainedModel(
         model=model.eval(),
         tokenizer=tokenizer,
@@ -125,13 +155,26 @@ def load_weights(model: nn.Module, weights: dict[str, torch.Tensor], source: Pat
         ) from e
 
 
+def check_vocabulary(
+    tokenizer: Tokenizer, spec: dict[str, Any], model: nn.Module, source: Path
+) -> None:
+    """The tokenizer must speak the model's vocabulary (``spec["vocab_size"]``, else the
+    built model's), or sampling would fail later on ids the tokenizer cannot decode."""
+    expected = spec.get("vocab_size", getattr(model, "vocab_size", None))
+    if expected is not None and tokenizer.vocab_size != expected:
+        raise UserError(
+            f"{source} has a tokenizer of {tokenizer.vocab_size} tokens but a model over "
+            f"{expected}; it is damaged or was edited, export or train it again"
+        )
+
+
 def load_trained(path: str | Path) -> TrainedModel:
     """Load a run directory (its best checkpoint), a ``.ckpt`` file or a bundle directory."""
     path = Path(path).expanduser()
     if not path.exists():
         raise UserError(f"{path} does not exist; pass ckpt= a run directory, .ckpt or bundle")
     if path.is_dir():
-        if is_bundle(path):
+        if is_bundle(path) or (path / SUMS).is_file():
             return read_bundle(path)
         return load_checkpoint(find_checkpoint(path))
     return load_checkpoint(path)
@@ -142,8 +185,11 @@ def _sha256(path: Path) -> str:
 
 
 def is_bundle(directory: Path) -> bool:
-    """Whether ``directory`` looks like a bundle (it has checksums and a config)."""
-    return (directory / SUMS).is_file() and (directory / "config.yaml").is_file()
+    """Whether ``directory`` looks like a bundle: a config.yaml beside checksums or weights
+    (one without checksums is a bundle that ``read_bundle`` refuses with a sentence)."""
+    return (directory / "config.yaml").is_file() and (
+        (directory / SUMS).is_file() or (directory / "model.safetensors").is_file()
+    )
 
 
 def write_bundle(trained: TrainedModel, out_dir: str | Path, training: dict | None = None) -> Path:
@@ -155,70 +201,220 @@ def write_bundle(trained: TrainedModel, out_dir: str | Path, training: dict | No
     out_dir = Path(out_dir).expanduser()
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise UserError(f"{out_dir} already exists and is not empty; choose a new directory")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    tmp = _stage(trained, out_dir, training)
     try:
-        weights = {k: v.detach().cpu().contiguous() for k, v in trained.model.state_dict().items()}
-        save_file(weights, tmp / "model.safetensors")
-        tokenizer_file = trained.tokenizer.save(tmp).name
-        config = {
-            "format": FORMAT,
-            "model": trained.spec,
-            "tokenizer": {
-                "kind": trained.tokenizer.kind,
-                "file": tokenizer_file,
-                "vocab_size": trained.tokenizer.vocab_size,
-                "fingerprint": trained.tokenizer.fingerprint,
-            },
-            "seq_len": trained.seq_len,
-            "name": trained.name,
-            "carry_state": trained.carry_state,
-            "corpus": trained.corpus,
-            "training": training if training is not None else trained.training,
-        }
-        (tmp / "config.yaml").write_text(
-            yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
-        )
-        files = sorted(p.name for p in tmp.iterdir())
-        (tmp / SUMS).write_text("".join(f"{_sha256(tmp / f)}  {f}\n" for f in files))
         if out_dir.exists():
             out_dir.rmdir()  # empty, checked above
         os.replace(tmp, out_dir)
+    except OSError as e:
+        raise _unwritable(out_dir, e) from e
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
 
 
-def verify_bundle(directory: Path) -> None:
-    """Check every file listed in ``SHA256SUMS``; a mismatch is a ``UserError``."""
+def replace_bundle(
+    trained: TrainedModel, out_dir: str | Path, training: dict | None = None
+) -> Path:
+    """Write ``trained`` as a bundle into ``out_dir``, replacing the bundle there if any.
+
+    The new bundle is written completely beside ``out_dir`` first; only then is the old
+    one renamed aside, the new one renamed into place and the old one deleted. If writing
+    or the swap fails (a full disk) the old bundle stays as it was and the error is a
+    ``UserError``; no temporary directory is left behind. ``out_dir`` may also not exist
+    or be empty; anything else that is not a bundle is refused, never deleted.
+    (A process killed between the two renames leaves the old bundle in a hidden
+    ``.<name>.old.*`` directory beside ``out_dir``.)
+    """
+    out_dir = Path(out_dir).expanduser()
+    if out_dir.exists() and not (
+        out_dir.is_dir() and (is_bundle(out_dir) or not any(out_dir.iterdir()))
+    ):
+        raise UserError(f"{out_dir} exists and is not a bundle; gm replaces only a bundle there")
+    tmp = _stage(trained, out_dir, training)
+    aside: Path | None = None
+    try:
+        if out_dir.exists():
+            aside = _fresh_name(out_dir, "old")
+            os.replace(out_dir, aside)
+        try:
+            os.replace(tmp, out_dir)
+        except OSError as e:
+            if aside is not None:
+                try:
+                    os.replace(aside, out_dir)
+                except OSError:
+                    raise UserError(
+                        f"cannot write the bundle {out_dir}: {e.strerror or e}; the old bundle "
+                        f"is kept in {aside}, rename it back to {out_dir.name}"
+                    ) from e
+            raise
+    except OSError as e:
+        raise _unwritable(out_dir, e) from e
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)
+    return out_dir
+
+
+def _unwritable(out_dir: Path, e: OSError) -> UserError:
+    return UserError(
+        f"cannot write the bundle {out_dir}: {e.strerror or e}; {out_dir} is unchanged"
+    )
+
+
+def _fresh_name(out_dir: Path, tag: str) -> Path:
+    """A hidden name beside ``out_dir`` that does not exist yet."""
+    while True:
+        path = out_dir.parent / f".{out_dir.name}.{tag}.{secrets.token_hex(4)}"
+        if not path.exists() and not path.is_symlink():
+            return path
+
+
+def _stage(trained: TrainedModel, out_dir: Path, training: dict | None) -> Path:
+    """Write the bundle into a new hidden directory beside ``out_dir``; return it.
+
+    The directory is made with ``mkdir`` mode 0777 and its files get a plain new file's
+    mode, so both follow the umask like anything else the user makes (not
+    ``tempfile.mkdtemp``'s 0700, which would hide a shared bundle from everyone else).
+    A failure removes it and is a ``UserError``.
+    """
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            tmp = _fresh_name(out_dir, "new")
+            try:
+                tmp.mkdir(mode=0o777)
+                break
+            except FileExistsError:
+                continue
+    except OSError as e:
+        raise _unwritable(out_dir, e) from e
+    try:
+        _write_files(trained, tmp, training)
+        # Some writers (safetensors) create 0600 files: give each the mode a plain new file
+        # gets here, which honours the umask (and a default ACL) without changing it.
+        probe = tmp / ".mode"
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        mode = probe.stat().st_mode & 0o777
+        probe.unlink()
+        for f in tmp.iterdir():
+            f.chmod(mode)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise _unwritable(out_dir, e) from e
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return tmp
+
+
+def _write_files(trained: TrainedModel, directory: Path, training: dict | None) -> None:
+    """The bundle's files, SHA256SUMS last, into the existing empty ``directory``."""
+    weights = {k: v.detach().cpu().contiguous() for k, v in trained.model.state_dict().items()}
+    save_file(weights, directory / "model.safetensors")
+    tokenizer_file = trained.tokenizer.save(directory).name
+    config = {
+        "format": FORMAT,
+        "model": trained.spec,
+        "tokenizer": {
+            "kind": trained.tokenizer.kind,
+            "file": tokenizer_file,
+            "vocab_size": trained.tokenizer.vocab_size,
+            "fingerprint": trained.tokenizer.fingerprint,
+        },
+        "seq_len": trained.seq_len,
+        "name": trained.name,
+        "carry_state": trained.carry_state,
+        "corpus": trained.corpus,
+        "training": training if training is not None else trained.training,
+    }
+    (directory / "config.yaml").write_text(
+        yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
+    )
+    files = sorted(p.name for p in directory.iterdir())
+    (directory / SUMS).write_text("".join(f"{_sha256(directory / f)}  {f}\n" for f in files))
+
+
+def verify_bundle(directory: Path) -> dict[str, Any]:
+    """Check the bundle's files against ``SHA256SUMS``; return its parsed config.yaml.
+
+    Every listed file must match its digest, and every file the bundle uses (config.yaml,
+    model.safetensors and the tokenizer file config.yaml names) must be a plain file of
+    ``directory`` that is listed. Anything else is a ``UserError``.
+    """
+    directory = Path(directory)
+    if not (directory / SUMS).is_file():
+        raise UserError(
+            f"{directory} looks like a bundle but has no {SUMS}; gm loads only bundles whose "
+            "files are checksummed, re-export it (python -m gm.export RUN_OR_CKPT OUT_DIR)"
+        )
+    _check_inside(directory, SUMS)
     listed: dict[str, str] = {}
-    for line in (directory / SUMS).read_text().splitlines():
+    try:
+        sums = (directory / SUMS).read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"cannot read {directory / SUMS}: {e}") from e
+    for line in sums.splitlines():
         digest, _, name = line.partition("  ")
-        if not name or os.sep in name or name.startswith("."):
+        if not _plain_name(name) or name.startswith("."):
             raise UserError(f"{directory / SUMS} is malformed; re-export the bundle")
         listed[name] = digest
     for required in ("config.yaml", "model.safetensors"):
-        if required not in listed:
-            raise UserError(f"{directory / SUMS} does not cover {required}; re-export the bundle")
+        _check_listed(directory, listed, required)
     for name, digest in listed.items():
         path = directory / name
         if not path.is_file():
             raise UserError(f"bundle {directory} is missing {name}")
+        _check_inside(directory, name)
         if _sha256(path) != digest:
             raise UserError(
                 f"bundle {directory}: {name} does not match its checksum in {SUMS}; "
                 "the file was changed or corrupted, re-export or re-download it"
             )
+    try:
+        config = yaml.safe_load((directory / "config.yaml").read_text())
+        tokenizer_file = config["tokenizer"]["file"]
+    except (yaml.YAMLError, KeyError, TypeError, UnicodeDecodeError) as e:
+        raise UserError(f"{directory}/config.yaml is not a gm bundle config") from e
+    if not isinstance(tokenizer_file, str) or not _plain_name(tokenizer_file):
+        raise UserError(
+            f"bundle {directory}: config.yaml names the tokenizer file {tokenizer_file!r}, "
+            "which is not a plain file name inside the bundle; re-export the bundle"
+        )
+    _check_listed(directory, listed, tokenizer_file)
+    return config
+
+
+def _plain_name(name: str) -> bool:
+    """A file name of the directory itself: no separator, not absolute, not ``.``/``..``."""
+    return bool(name) and name not in (".", "..") and not {"/", "\\", os.sep} & set(name)
+
+
+def _check_listed(directory: Path, listed: dict[str, str], name: str) -> None:
+    if name not in listed:
+        raise UserError(f"{directory}/{SUMS} does not list {name}; re-export the bundle")
+
+
+def _check_inside(directory: Path, name: str) -> None:
+    """``name`` must not be a link that leads out of ``directory``."""
+    if (directory / name).resolve().parent != directory.resolve():
+        raise UserError(
+            f"bundle {directory}: {name} is a link to a file outside the bundle; "
+            "copy the file into the bundle or re-export it"
+        )
 
 
 def read_bundle(directory: str | Path) -> TrainedModel:
-    """Load a bundle after verifying its checksums; nothing is unpickled."""
+    """Load a bundle after verifying its checksums and that its tokenizer matches its
+    config and its model; nothing is unpickled."""
     directory = Path(directory)
-    verify_bundle(directory)
+    config = verify_bundle(directory)
     try:
-        config: dict[str, Any] = yaml.safe_load((directory / "config.yaml").read_text())
         spec, tok = dict(config["model"]), config["tokenizer"]
-    except (yaml.YAMLError, KeyError, TypeError) as e:
+        recorded = (str(tok["fingerprint"]), int(tok["vocab_size"]))
+    except (KeyError, TypeError, ValueError) as e:
         raise UserError(f"{directory}/config.yaml is not a gm bundle config") from e
     if config.get("format") != FORMAT:
         raise UserError(f"{directory} is a bundle of format {config.get('format')!r}, not {FORMAT}")
@@ -228,9 +424,21 @@ def read_bundle(directory: str | Path) -> TrainedModel:
     except (SafetensorError, OSError) as e:
         raise UserError(f"{directory}/model.safetensors cannot be read: {e}") from e
     load_weights(model, weights, directory)
+    tokenizer = load_tokenizer(directory / tok["file"])
+    if tokenizer.fingerprint != recorded[0]:
+        raise UserError(
+            f"{directory}/config.yaml records tokenizer fingerprint {recorded[0]} but "
+            f"{tok['file']} has {tokenizer.fingerprint}; re-export the bundle"
+        )
+    if tokenizer.vocab_size != recorded[1]:
+        raise UserError(
+            f"{directory}/config.yaml records a vocabulary of {recorded[1]} tokens but "
+            f"{tok['file']} has {tokenizer.vocab_size}; re-export the bundle"
+        )
+    check_vocabulary(tokenizer, spec, model, directory)
     return TrainedModel(
         model=model.eval(),
-        tokenizer=load_tokenizer(directory / tok["file"]),
+        tokenizer=tokenizer,
         spec=spec,
         seq_len=int(config.get("seq_len") or SEQ_LEN),
         source=directory,
@@ -243,4 +451,9 @@ def read_bundle(directory: str | Path) -> TrainedModel:
 
 def is_trained_model(path: Path) -> bool:
     """Whether ``load_trained`` takes ``path``: a checkpoint file, a run directory or a bundle."""
-    return path.is_file() or (path / "checkpoints").is_dir() or (path / SUMS).is_file()
+    return (
+        path.is_file()
+        or (path / "checkpoints").is_dir()
+        or (path / SUMS).is_file()
+        or is_bundle(path)
+    )

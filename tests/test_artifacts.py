@@ -1,13 +1,21 @@
-"""Bundles: round trip to identical logits, checksums enforced, nothing overwritten."""
+"""Bundles: round trip to identical logits, checksums enforced over every file a bundle
+uses, nothing overwritten or lost; run directories that load their own checkpoints wherever
+they are copied."""
 
 from __future__ import annotations
 
+import copy
+import errno
+import json
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
+import gm.artifacts as artifacts
 from gm.artifacts import find_checkpoint, load_checkpoint, load_trained, read_bundle, write_bundle
 from gm.errors import UserError
 from tests.conftest import run_script
@@ -90,3 +98,268 @@ def test_a_checkpoint_naming_a_foreign_class_is_refused(trained_run: Path, tmp_p
     proc = run_script("generate.py", f"ckpt={path}")
     assert proc.returncode == 2 and "unknown model class" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# --- every file a bundle uses is inside it and checksummed ---------------------------------
+
+
+def _copy_bundle(trained_run: Path, tmp_path: Path) -> Path:
+    bundle = tmp_path / "bundle"
+    shutil.copytree(trained_run / "export", bundle)
+    return bundle
+
+
+def _edit_config(bundle: Path, **tokenizer: object) -> None:
+    config = yaml.safe_load((bundle / "config.yaml").read_text())
+    config["tokenizer"].update(tokenizer)
+    (bundle / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def _fewer_chars(path: Path) -> list[str]:
+    """Drop the tokenizer file's last character; return the new vocabulary."""
+    state = json.loads(path.read_text())
+    state["chars"] = state["chars"][:-1]
+    path.write_text(json.dumps(state))
+    return state["chars"]
+
+
+def test_a_tokenizer_missing_from_SHA256SUMS_is_refused(trained_run: Path, tmp_path: Path) -> None:
+    """Removing the tokenizer's line must not make the tokenizer editable."""
+    bundle = _copy_bundle(trained_run, tmp_path)
+    state = json.loads((bundle / "tokenizer.json").read_text())
+    state["chars"][0], state["chars"][1] = state["chars"][1], state["chars"][0]
+    (bundle / "tokenizer.json").write_text(json.dumps(state))
+    sums = bundle / "SHA256SUMS"
+    lines = sums.read_text().splitlines(keepends=True)
+    sums.write_text("".join(line for line in lines if not line.endswith("  tokenizer.json\n")))
+    with pytest.raises(UserError, match=r"SHA256SUMS does not list tokenizer.json; re-export"):
+        load_trained(bundle)
+
+
+@pytest.mark.parametrize("where", ["parent", "absolute", "subdirectory"])
+def test_a_tokenizer_file_outside_the_bundle_is_refused(
+    trained_run: Path, tmp_path: Path, where: str
+) -> None:
+    """config.yaml's tokenizer.file names a file of the bundle, nothing else, even when the
+    sender re-signs the config."""
+    bundle = _copy_bundle(trained_run, tmp_path)
+    target = {
+        "parent": tmp_path / "tokenizer.json",
+        "absolute": tmp_path / "elsewhere" / "tokenizer.json",
+        "subdirectory": bundle / "sub" / "tokenizer.json",
+    }[where]
+    target.parent.mkdir(exist_ok=True)
+    shutil.copy(bundle / "tokenizer.json", target)
+    name = {"parent": "../tokenizer.json", "absolute": str(target)}.get(where, "sub/tokenizer.json")
+    _edit_config(bundle, file=name)
+    _resign(bundle)
+    with pytest.raises(UserError, match="not a plain file name inside the bundle"):
+        load_trained(bundle)
+
+
+def test_a_bundle_file_linking_outside_is_refused(trained_run: Path, tmp_path: Path) -> None:
+    bundle = _copy_bundle(trained_run, tmp_path)
+    outside = tmp_path / "outside.json"
+    shutil.copy(bundle / "tokenizer.json", outside)
+    (bundle / "tokenizer.json").unlink()
+    (bundle / "tokenizer.json").symlink_to(outside)
+    _resign(bundle)
+    with pytest.raises(UserError, match=r"tokenizer\.json is a link to a file outside the bundle"):
+        load_trained(bundle)
+
+
+def test_a_bundle_without_SHA256SUMS_says_so(trained_run: Path, tmp_path: Path) -> None:
+    bundle = _copy_bundle(trained_run, tmp_path)
+    (bundle / "SHA256SUMS").unlink()
+    message = f"{bundle} looks like a bundle but has no SHA256SUMS; "
+    for load in (load_trained, read_bundle):
+        with pytest.raises(UserError, match=message):
+            load(bundle)
+    proc = run_script("generate.py", f"ckpt={bundle}")
+    assert proc.returncode == 2 and "has no SHA256SUMS" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("edit", ["fingerprint", "vocab_size", "model"])
+def test_a_bundle_whose_tokenizer_disagrees_is_refused(
+    trained_run: Path, tmp_path: Path, edit: str
+) -> None:
+    """Checksums that match do not make a tokenizer that contradicts config.yaml, or a
+    vocabulary that is not the model's, acceptable."""
+    bundle = _copy_bundle(trained_run, tmp_path)
+    vocab = load_trained(bundle).tokenizer.vocab_size
+    if edit == "fingerprint":
+        _edit_config(bundle, fingerprint="0" * 16)
+        expected = r"records tokenizer fingerprint 0{16} but tokenizer.json has [0-9a-f]{16}"
+    elif edit == "vocab_size":
+        _edit_config(bundle, vocab_size=vocab + 1)
+        expected = f"records a vocabulary of {vocab + 1} tokens but tokenizer.json has {vocab}"
+    else:  # a consistent tokenizer file and config, but not the model's vocabulary
+        chars = _fewer_chars(bundle / "tokenizer.json")
+        fingerprint = artifacts.load_tokenizer(bundle / "tokenizer.json").fingerprint
+        _edit_config(bundle, vocab_size=len(chars), fingerprint=fingerprint)
+        expected = f"has a tokenizer of {vocab - 1} tokens but a model over {vocab}"
+    _resign(bundle)
+    with pytest.raises(UserError, match=expected):
+        load_trained(bundle)
+
+
+def test_a_checkpoint_whose_tokenizer_does_not_fit_its_model_is_refused(
+    trained_run: Path, tmp_path: Path
+) -> None:
+    ckpt = torch.load(find_checkpoint(trained_run), map_location="cpu", weights_only=True)
+    vocab = ckpt["hyper_parameters"]["model"]["vocab_size"]
+    ckpt["gm"]["tokenizer"]["chars"] = ckpt["gm"]["tokenizer"]["chars"][:-1]
+    path = tmp_path / "short.ckpt"
+    torch.save(ckpt, path)
+    with pytest.raises(UserError, match=f"has a tokenizer of {vocab - 1} tokens but a model over"):
+        load_trained(path)
+    proc = run_script("generate.py", f"ckpt={path}", "max_new_tokens=50")
+    assert proc.returncode == 2 and "tokenizer of" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+# --- a run directory loads its own checkpoint wherever it lives -----------------------------
+
+
+def _perturb(path: Path) -> None:
+    """Change a checkpoint's weights in place."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt["state_dict"] = {k: v + 1 for k, v in ckpt["state_dict"].items()}
+    torch.save(ckpt, path)
+
+
+def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    return all(
+        torch.equal(x, y)
+        for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+    )
+
+
+def _copy_run(trained_run: Path, dest: Path, best: str) -> Path:
+    """A copy of the shared run with its checkpoints, ``metrics.json`` naming ``best``
+    (formatted with the copy's path)."""
+    shutil.copytree(trained_run, dest, ignore=shutil.ignore_patterns("export"))
+    metrics = json.loads((dest / "metrics.json").read_text())
+    metrics["checkpoints"]["best"] = best.format(run=dest)
+    (dest / "metrics.json").write_text(json.dumps(metrics))
+    return dest
+
+
+def test_a_copied_run_loads_its_own_checkpoint(trained_run: Path, tmp_path: Path) -> None:
+    """An old run's metrics.json holds absolute paths: the copy must not follow them back
+    into the original, which may hold a newer run by now."""
+    name = find_checkpoint(trained_run).name
+    a = _copy_run(trained_run, tmp_path / "a", "{run}/checkpoints/" + name)
+    b = tmp_path / "b"
+    shutil.copytree(a, b)
+    _perturb(a / "checkpoints" / name)
+    assert find_checkpoint(b) == b / "checkpoints" / name
+    original = load_checkpoint(find_checkpoint(trained_run)).model
+    assert _same_weights(load_trained(b).model, original)
+    assert not _same_weights(load_trained(a).model, original)  # not vacuous
+
+
+def test_relative_checkpoint_paths_are_resolved_against_the_run(
+    trained_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """metrics.json names checkpoints relative to the run, whatever the working directory;
+    a path that leaves the run is not followed."""
+    name = find_checkpoint(trained_run).name
+    run = _copy_run(trained_run, tmp_path / "run", "checkpoints/" + name)
+    shutil.copy(run / "checkpoints" / name, run / "checkpoints" / "best-epoch99.ckpt")
+    monkeypatch.chdir(tmp_path)
+    assert find_checkpoint(run) == run / "checkpoints" / name
+    metrics = json.loads((run / "metrics.json").read_text())
+    other = _copy_run(trained_run, tmp_path / "other", "checkpoints/" + name)
+    metrics["checkpoints"]["best"] = f"../other/checkpoints/{name}"
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    _perturb(run / "checkpoints" / name)
+    assert find_checkpoint(run) == run / "checkpoints" / name
+    assert other.is_dir()
+
+
+# --- replacing a bundle never loses the old one ---------------------------------------------
+
+
+def _changed(trained: artifacts.TrainedModel) -> artifacts.TrainedModel:
+    new = copy.deepcopy(trained)
+    with torch.no_grad():
+        for p in new.model.parameters():
+            p.add_(1)
+    return new
+
+
+def test_replace_bundle_keeps_the_old_one_when_writing_fails(
+    trained_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = load_checkpoint(find_checkpoint(trained_run))
+    new = _changed(old)
+    out = write_bundle(old, tmp_path / "bundle")
+
+    def disk_full(tensors: dict, path: Path) -> None:
+        Path(path).write_bytes(b"\0" * 100)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(artifacts, "save_file", disk_full)
+    with pytest.raises(UserError, match=f"cannot write the bundle {out}: No space left on device"):
+        artifacts.replace_bundle(new, out, {"run": "new"})
+    monkeypatch.undo()
+    artifacts.verify_bundle(out)
+    assert _same_weights(load_trained(out).model, old.model)
+    assert os.listdir(tmp_path) == ["bundle"]
+
+    real_replace, failed = os.replace, []
+
+    def fail_moving_the_new_one_in(src: str | Path, dst: str | Path) -> None:
+        if Path(dst) == out and not failed:  # the new bundle; putting the old one back works
+            failed.append(src)
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(artifacts.os, "replace", fail_moving_the_new_one_in)
+    with pytest.raises(UserError, match="Input/output error"):
+        artifacts.replace_bundle(new, out, {"run": "new"})
+    monkeypatch.undo()
+    assert _same_weights(load_trained(out).model, old.model)
+    assert os.listdir(tmp_path) == ["bundle"]
+
+    assert artifacts.replace_bundle(new, out, {"run": "new"}) == out
+    loaded = load_trained(out)
+    assert _same_weights(loaded.model, new.model) and loaded.training == {"run": "new"}
+    assert os.listdir(tmp_path) == ["bundle"]
+
+
+def test_replace_bundle_creates_a_new_one_and_never_replaces_other_files(
+    trained_run: Path, tmp_path: Path
+) -> None:
+    trained = load_checkpoint(find_checkpoint(trained_run))
+    out = artifacts.replace_bundle(trained, tmp_path / "new" / "bundle", None)
+    assert _same_weights(load_trained(out).model, trained.model)
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "keep.txt").write_text("mine")
+    with pytest.raises(UserError, match="is not a bundle"):
+        artifacts.replace_bundle(trained, notes, None)
+    assert (notes / "keep.txt").read_text() == "mine"
+
+
+# --- bundles are as readable as any directory the user makes -------------------------------
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_a_bundle_follows_the_umask(trained_run: Path, tmp_path: Path, umask: int) -> None:
+    """Like any directory ``mkdir`` makes: with umask 022 others may read a shared bundle."""
+
+    def assert_modes(out: Path) -> None:
+        assert out.stat().st_mode & 0o777 == 0o777 & ~umask
+        for f in out.iterdir():
+            assert f.stat().st_mode & 0o777 == 0o666 & ~umask, f
+
+    trained = load_checkpoint(find_checkpoint(trained_run))
+    before = os.umask(umask)
+    try:
+        assert_modes(write_bundle(trained, tmp_path / "bundle"))
+        assert_modes(artifacts.replace_bundle(trained, tmp_path / "bundle", None))
+    finally:
+        os.umask(before)
