@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
+import yaml
 
 from gm.errors import UserError
 from gm.evaluation import MODES, metric_key
@@ -155,15 +155,33 @@ def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float, float]]]:
     return {}
 
 
+def _plain_yaml(path: Path) -> Any:
+    """A YAML file of a run directory as plain data, or None when it is missing or not
+    YAML. Never through OmegaConf: a run directory may come from someone else, and
+    resolving its ``${oc.env:...}`` would copy this machine's environment into the report."""
+    try:
+        return yaml.safe_load(path.read_text(errors="replace"))
+    except (OSError, yaml.YAMLError):
+        return None
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool))
+
+
 def read_run(path: Path) -> Run:
-    """Status, configuration, final metrics and logged curves of one run directory."""
+    """Status, configuration, final metrics and logged curves of one run directory. The
+    ``.hydra`` files are read as plain strings; one of the wrong shape is skipped."""
     run = Run(path=path, status="running or stopped")
     hydra_dir = path / ".hydra"
-    if (hydra_dir / "overrides.yaml").is_file():
-        run.overrides = [str(o) for o in OmegaConf.load(hydra_dir / "overrides.yaml")]
-    if (hydra_dir / "hydra.yaml").is_file():
-        choices = OmegaConf.load(hydra_dir / "hydra.yaml").hydra.runtime.choices
-        run.model = str(choices.get("model") or "")
+    overrides = _plain_yaml(hydra_dir / "overrides.yaml")
+    if isinstance(overrides, list) and all(_scalar(o) for o in overrides):
+        run.overrides = [str(o) for o in overrides]
+    choices: Any = _plain_yaml(hydra_dir / "hydra.yaml")
+    for key in ("hydra", "runtime", "choices"):
+        choices = choices.get(key) if isinstance(choices, dict) else None
+    if isinstance(choices, dict) and _scalar(choices.get("model")):
+        run.model = str(choices["model"])
     if (path / "metrics.json").is_file():
         run.metrics = json.loads((path / "metrics.json").read_text())
         run.status = "finished"

@@ -9,6 +9,7 @@ folder stands for all the runs inside it. Nothing is trained.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,32 @@ def run_label(path: Path, trained: TrainedModel) -> str:
     return f"{trained.name or path.name} ({regime})"
 
 
+def check_corpus(
+    path: Path, trained: TrainedModel, corpus_path: str, sha256: str, allow: Any
+) -> None:
+    """Scores compare only on the text the model trained on: a text whose sha256 is not the
+    one recorded at training (the file changed since, or ``corpus=`` names another) is
+    refused, or with ``allow_changed_corpus=true`` scored after one warning line."""
+    if not isinstance(allow, bool):
+        raise UserError(f"allow_changed_corpus must be true or false, got {allow!r}")
+    expected = trained.corpus.get("sha256")
+    if not expected or sha256 == expected:
+        return
+    differs = (
+        f"the text at {corpus_path} is not the one {path} trained on "
+        f"(sha256 {sha256[:12]}, trained on {str(expected)[:12]})"
+    )
+    if not allow:
+        raise UserError(
+            f"{differs}; pass corpus= the training text, or allow_changed_corpus=true to "
+            "score it anyway"
+        )
+    print(
+        f"warning: {differs}; scoring it anyway, so its scores do not compare with the run's own",
+        file=sys.stderr,
+    )
+
+
 def study_one(path: Path, cfg: DictConfig) -> dict[str, Any]:
     """Scores, loss-by-position curves and samples of one run."""
     trained = load_trained(path)
@@ -57,6 +84,7 @@ def study_one(path: Path, cfg: DictConfig) -> dict[str, Any]:
     if not corpus_path or not Path(corpus_path).is_file():
         raise UserError(f"the corpus {path} trained on is not at {corpus_path!r}; pass corpus=")
     corpus = read_corpus(corpus_path)
+    check_corpus(path, trained, corpus_path, corpus.sha256, cfg.allow_changed_corpus)
     train_text, val_text = split_text(corpus.text)
     tok = trained.tokenizer
     val_ids = torch.tensor(tok.encode(val_text))

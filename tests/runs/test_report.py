@@ -66,3 +66,32 @@ def test_the_overfitting_onset_is_a_column(tmp_path: Path) -> None:
     rows = list(csv.DictReader((tmp_path / "out" / "report.csv").open()))
     assert [r["overfit_epoch"] for r in rows] == ["1", ""]
     assert "overfits after epoch" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_run_dir_files_are_read_as_plain_text_never_resolved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A received run directory cannot make the report copy an environment variable (or
+    run a resolver): its .hydra files are data, and one that is not YAML is skipped."""
+    monkeypatch.setenv("GM_TEST_SECRET", "s3cr3t-value")
+    leaky = tmp_path / "sweep" / "0_leaky"
+    _finished(leaky, [2.0])
+    (leaky / ".hydra").mkdir()
+    (leaky / ".hydra" / "overrides.yaml").write_text(
+        "- model=gru\n- foo=${oc.env:GM_TEST_SECRET}\n"
+    )
+    (leaky / ".hydra" / "hydra.yaml").write_text(
+        "hydra:\n  runtime:\n    choices:\n      model: ${oc.env:GM_TEST_SECRET}\n"
+    )
+    broken = tmp_path / "sweep" / "1_broken"
+    _finished(broken, [2.5])
+    (broken / ".hydra").mkdir()
+    (broken / ".hydra" / "overrides.yaml").write_text("- [unclosed\n")  # not YAML
+    (broken / ".hydra" / "hydra.yaml").write_text("hydra: 3\n")  # YAML, the wrong shape
+
+    runs = write_report([tmp_path / "sweep"], tmp_path / "out")
+    assert [r.status for r in runs] == ["finished", "finished"]
+    assert runs[0].overrides == ["model=gru", "foo=${oc.env:GM_TEST_SECRET}"]
+    assert runs[1].overrides == [] and runs[1].model == ""
+    for name in ("report.md", "report.csv"):
+        assert "s3cr3t-value" not in (tmp_path / "out" / name).read_text(), name

@@ -65,3 +65,34 @@ def test_study_scores_equal_the_runs_own_validation(trained_run: Path, tmp_path:
     for mode, suffix in (("stateful", ""), ("chunk", "_chunk"), ("stateless", "_stateless")):
         for name in ("loss", "bpc"):
             assert abs(scores[mode][name] - final[f"val/{name}{suffix}"]) < 1e-4, (mode, name)
+
+
+def test_study_refuses_a_changed_corpus_unless_allowed(trained_run: Path, tmp_path: Path):
+    """Scores are comparable only on the text the model trained on: a corpus whose sha256
+    is not the recorded one (the file changed, or corpus= names another) is refused in one
+    sentence, or, with allow_changed_corpus=true, scored after one warning line."""
+    corpus = tmp_path / "corpus.txt"
+    shutil.copy(trained_run.parent / "corpus.txt", corpus)
+    run = tmp_path / "run"
+    assert run_train(run, f"data.path={corpus}", *FAST_TRAIN).returncode == 0
+    text = corpus.read_text()
+    corpus.write_text(text + text.splitlines(keepends=True)[0])  # edited, same characters
+    study = ["samples.max_new_tokens=5", "batch_size=4", f"hydra.run.dir={tmp_path / 'study'}"]
+
+    proc = run_script("gm.study", f"runs=[{run}]", *study)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert str(run) in lines[0] and str(corpus) in lines[0]
+    assert "allow_changed_corpus=true" in lines[0]
+    assert not (tmp_path / "study" / "study.json").exists()
+
+    # corpus= is checked too: another text is not the one the model trained on.
+    proc = run_script("gm.study", f"runs=[{trained_run}]", f"corpus={corpus}", *study)
+    assert proc.returncode == 2 and "allow_changed_corpus=true" in proc.stderr, proc.stderr
+
+    proc = run_script("gm.study", f"runs=[{run}]", "allow_changed_corpus=true", *study)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and str(corpus) in warnings[0], proc.stderr
+    assert (tmp_path / "study" / "study.json").is_file()
