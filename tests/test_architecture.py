@@ -30,6 +30,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "gm.cli",
             "gm.figures",
             "gm.state",
+            "gm.settings",
         ],
     ),
     ("recurrence", ["gm.nn"]),

@@ -69,15 +69,41 @@ def test_unknown_model(tmp_path: Path, corpus: Path) -> None:
 @pytest.mark.parametrize(
     "override,needle",
     [
-        ("optimizer.lr=-1e-3", "optimizer.lr must be a positive number"),
-        ("optimizer.lr=0", "optimizer.lr must be a positive number"),
-        ("data.batch_size=0", "data.batch_size must be a positive number"),
-        ("data.seq_len=-5", "data.seq_len must be a positive number"),
+        ("optimizer.lr=-1e-3", "optimizer.lr must be a number > 0, got -0.001"),
+        ("optimizer.lr=0", "optimizer.lr must be a number > 0"),
+        ("optimizer.weight_decay=abc", "optimizer.weight_decay must be a number >= 0, got 'abc'"),
+        ("optimizer.betas=[0.9]", "optimizer.betas must be a list of 2 items"),
+        ("data.batch_size=0", "data.batch_size must be an integer >= 1"),
+        ("data.batch_size=2.5", "data.batch_size must be an integer >= 1, got 2.5"),
+        ("data.seq_len=1e1", "data.seq_len must be an integer >= 1, got 10.0"),
+        ("data.carry_state=yes", "data.carry_state must be true or false"),
+        ("model.hidden_dim=0", "model.hidden_dim must be an integer >= 1"),
+        ("model.dropout=1", "model.dropout must be a number in [0, 1)"),
+        ("seed=abc", "seed must be an integer in [0, 4294967295], got 'abc'"),
+        ("scheduler.min_lr_ratio=5", "scheduler.min_lr_ratio must be a number in [0, 1]"),
+        ("scheduler.warmup_steps=-5", "scheduler.warmup_steps must be an integer >= 0"),
+        ("trainer.limit_train_batches=0", "trainer.limit_train_batches must be a number > 0"),
         ("trainer.max_epochs=0", "trainer.max_epochs must be at least 1"),
     ],
 )
-def test_non_positive_settings(tmp_path: Path, corpus: Path, override: str, needle: str) -> None:
-    one_sentence(run_train(tmp_path / "run", f"data.path={corpus}", override), needle)
+def test_settings_of_the_wrong_type_or_range(
+    tmp_path: Path, corpus: Path, override: str, needle: str
+) -> None:
+    """One rule for every key (gm/training/settings.py), and Lightning's own refusals of the
+    keys it owns, each as one sentence before the run directory gets anything."""
+    run = tmp_path / "run"
+    one_sentence(run_train(run, f"data.path={corpus}", override), needle)
+    assert not run.exists() or not any(run.iterdir())
+
+
+@pytest.mark.parametrize(
+    "override", ["trainer.accelerator=abacus", "+callbacks.checkpoint.foo=1", "trainer.devices=0"]
+)
+def test_settings_lightning_refuses(tmp_path: Path, corpus: Path, override: str) -> None:
+    run = tmp_path / "run"
+    proc = run_train(run, f"data.path={corpus}", *FAST_TRAIN, override)
+    one_sentence(proc, "the trainer, callbacks or logger settings are refused")
+    assert not run.exists() or not any(run.iterdir())
 
 
 def test_carried_state_with_shuffling(tmp_path: Path, corpus: Path) -> None:
@@ -93,22 +119,56 @@ def finished_run(tmp_path: Path, corpus: Path) -> Path:
     return run
 
 
-def test_resume_another_architecture(tmp_path: Path, corpus: Path, finished_run: Path) -> None:
-    proc = run_train(
-        finished_run,
-        f"data.path={corpus}",
-        *FAST_TRAIN,
-        f"resume={finished_run}",
-        "model.hidden_dim=32",
-    )
-    one_sentence(proc, "holds another model")
+def tree(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` with its bytes: what "changes no byte" compares."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
-def test_resume_another_vocabulary(tmp_path: Path, finished_run: Path) -> None:
-    other = tmp_path / "other.txt"
-    other.write_text(generated_text(6000).upper())
-    proc = run_train(finished_run, f"data.path={other}", *FAST_TRAIN, f"resume={finished_run}")
-    one_sentence(proc, "another vocabulary")
+@pytest.mark.parametrize(
+    "overrides,needle",
+    [
+        ([], "already holds a training run"),
+        (["model.hidden_dim=32"], "holds another model"),
+        (["OTHER_CORPUS"], "another vocabulary"),
+        (["data.batch_size=2"], "was trained with data.batch_size=4, not 2"),
+        (["data.seq_len=8"], "was trained with data.seq_len=16, not 8"),
+        (["data.carry_state=false"], "was trained with data.carry_state=True, not False"),
+        (["data.batch_size=2.5"], "data.batch_size must be an integer"),
+    ],
+    ids=["new-run", "architecture", "vocabulary", "batch-size", "seq-len", "regime", "bad-value"],
+)
+def test_a_refused_command_changes_no_byte_of_the_run(
+    tmp_path: Path, corpus: Path, finished_run: Path, overrides: list[str], needle: str
+) -> None:
+    """Neither Hydra's .hydra/ nor the tokenizer is written before gm refuses: the files a
+    user reads to resume correctly stay as the run left them."""
+    (finished_run / "train.log").write_text("the run's own log\n")
+    before = tree(finished_run)
+    resume = [] if not overrides else [f"resume={finished_run}"]
+    if overrides == ["OTHER_CORPUS"]:
+        other = tmp_path / "other.txt"
+        other.write_text(generated_text(6000).upper())
+        overrides = [f"data.path={other}"]
+    else:
+        overrides = [f"data.path={corpus}", *overrides]
+    fast = [a for a in FAST_TRAIN if a.split("=")[0] not in {o.split("=")[0] for o in overrides}]
+    proc = run_train(finished_run, *fast, *resume, *overrides)
+    one_sentence(proc, needle)
+    assert tree(finished_run) == before
+
+
+def test_a_run_directory_in_use_is_refused(tmp_path: Path, corpus: Path) -> None:
+    """The claim is a lock held for the whole run: a second run into the same directory
+    (the same hydra.run.dir, or the same second with the default name) is refused."""
+    from gm.training.run_dir import claim_run_dir
+
+    run = tmp_path / "run"
+    with claim_run_dir(run, resuming=False):
+        proc = run_train(run, f"data.path={corpus}", *FAST_TRAIN)
+    one_sentence(proc, "another gm run is writing into")
+    assert list(run.iterdir()) == []
+    proc = run_train(run, f"data.path={corpus}", *FAST_TRAIN)  # released: now it may
+    assert proc.returncode == 0, proc.stderr[-2000:]
 
 
 def test_truncated_checkpoint(tmp_path: Path, corpus: Path, finished_run: Path) -> None:
@@ -117,13 +177,6 @@ def test_truncated_checkpoint(tmp_path: Path, corpus: Path, finished_run: Path) 
     broken.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
     proc = run_train(tmp_path / "run", f"data.path={corpus}", *FAST_TRAIN, f"ckpt_path={broken}")
     one_sentence(proc, "is not a PyTorch checkpoint gm can load safely")
-
-
-def test_new_run_never_overwrites_an_old_one(corpus: Path, finished_run: Path) -> None:
-    before = (finished_run / "metrics.json").read_bytes()
-    proc = run_train(finished_run, f"data.path={corpus}", *FAST_TRAIN)
-    one_sentence(proc, "already holds a training run")
-    assert (finished_run / "metrics.json").read_bytes() == before
 
 
 def test_disk_full_while_saving_keeps_the_old_checkpoint(tmp_path: Path, monkeypatch) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
 
-from tests.conftest import kill_at_first_checkpoint, run_train
+from gm.artifacts import load_trained, read_bundle
+from tests.conftest import FAST_TRAIN, kill_at_first_checkpoint, run_script, run_train
 
 # Small enough for seconds, long enough to be killed part-way; dropout makes the RNG matter.
 ARGS = [
@@ -26,16 +28,36 @@ ARGS = [
 ]
 
 
+# A six-batch epoch of a small GRU, validated at its end.
+FAST_TRAIN_LONG = [
+    *(a for a in FAST_TRAIN if not a.startswith("trainer.limit_train_batches")),
+    "trainer.limit_train_batches=6",
+    "model.hidden_dim=64",
+]
+
+
 def final_weights(run: Path) -> dict[str, torch.Tensor]:
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     return ckpt["state_dict"]
 
 
 @pytest.mark.slow
-def test_sigkill_then_resume_is_bit_identical(tmp_path: Path, text_file: Path):
+@pytest.mark.parametrize(
+    "limits",
+    [
+        [],
+        # Killed at the end of a limited epoch: the next epoch starts at its first batch.
+        ["trainer.limit_train_batches=7", "callbacks.checkpoint.every_n_train_steps=7"],
+        # Stopped by max_steps part-way into an epoch (on the way, killed at step 5).
+        ["trainer.max_steps=12"],
+    ],
+    ids=["whole-epochs", "limit-train-batches", "max-steps"],
+)
+def test_sigkill_then_resume_is_bit_identical(tmp_path: Path, text_file: Path, limits: list[str]):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(text_file.read_text() * 3)
-    args = [f"data.path={corpus}", *ARGS]
+    keys = {a.split("=")[0] for a in limits}
+    args = [f"data.path={corpus}", *(a for a in ARGS if a.split("=")[0] not in keys), *limits]
     whole = tmp_path / "whole"
     proc = run_train(whole, *args)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -54,6 +76,55 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path: Path, text_file: Path):
     mb = json.loads((killed / "metrics.json").read_text())
     assert ma["steps"] == mb["steps"]
     assert ma["final"] == mb["final"] and ma["history"] == mb["history"]
+
+
+def test_a_kill_before_the_first_validation_leaves_a_checkpoint(tmp_path: Path, text_file: Path):
+    """every_n_train_steps saves last.ckpt from step N on, not only once val/loss exists."""
+    run = tmp_path / "run"
+    args = [
+        f"data.path={text_file}",
+        *FAST_TRAIN_LONG,
+        "callbacks.checkpoint.every_n_train_steps=2",
+    ]
+    kill_at_first_checkpoint(run, *args)
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["global_step"] == 2  # of 6 in the epoch: saved before any validation
+    assert not list((run / "checkpoints").glob("best*"))
+    proc = run_train(run, f"resume={run}", *args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((run / "metrics.json").read_text())["steps"] == 6
+
+
+def test_resuming_a_finished_run_keeps_its_time_and_throughput(tmp_path: Path, text_file: Path):
+    run = tmp_path / "run"
+    args = [f"data.path={text_file}", *FAST_TRAIN_LONG]
+    assert run_train(run, *args).returncode == 0
+    before = json.loads((run / "metrics.json").read_text())
+    proc = run_train(run, f"resume={run}", *args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    after = json.loads((run / "metrics.json").read_text())
+    assert after["train_tokens_per_s"] == before["train_tokens_per_s"]  # no new batches
+    assert after["wall_time_s"] >= 0.9 * before["wall_time_s"]
+    assert after["history"] == before["history"] and after["steps"] == before["steps"]
+
+
+def test_a_moved_run_directory_works_as_before(tmp_path: Path, text_file: Path):
+    """Everything inside a run names its own files relatively: once moved, it generates,
+    exports and resumes from itself, even when a new run takes its old place."""
+    old, moved = tmp_path / "old", tmp_path / "moved"
+    args = [f"data.path={text_file}", *FAST_TRAIN_LONG]
+    assert run_train(old, *args).returncode == 0
+    shutil.move(old, moved)
+    assert run_train(old, *args, "seed=7", "model.hidden_dim=32").returncode == 0  # another run
+    trained = load_trained(moved)
+    assert trained.source.parent.parent == moved and trained.spec["hidden_dim"] == 64
+    proc = run_script("generate.py", f"ckpt={moved}", "max_new_tokens=20")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_train(moved, f"resume={moved}", *args, "trainer.max_epochs=2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((moved / "metrics.json").read_text())
+    assert metrics["epochs"] == 2 and (moved / metrics["checkpoints"]["best"]).is_file()
+    assert read_bundle(moved / "export").spec["hidden_dim"] == 64
 
 
 def test_resume_without_a_checkpoint_is_refused(tmp_path: Path, text_file: Path):

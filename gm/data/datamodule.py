@@ -13,7 +13,7 @@ from torch import Tensor
 
 from gm.atomic import write_bytes_atomic
 from gm.data.corpus import Corpus, resolve_corpus, split_text
-from gm.data.streams import BATCH_SIZE, SEQ_LEN, RandomWindows, StreamBatches
+from gm.data.streams import BATCH_SIZE, SEQ_LEN, RandomWindows, StreamBatches, epoch_batches
 from gm.data.tokenizer import Tokenizer, build_tokenizer
 from gm.errors import UserError
 
@@ -115,17 +115,22 @@ class TextDataModule(L.LightningDataModule):
     def train_dataloader(self) -> StreamBatches | RandomWindows:
         # data.batch_size is the global batch: each DDP process owns a block of its rows.
         if self.carry_state:
-            return StreamBatches(
+            loader = StreamBatches(
                 self.train_ids, self.batch_size, self.seq_len, split="training", **self.ranks()
             )
-        return RandomWindows(
-            self.train_ids,
-            self.batch_size,
-            self.seq_len,
-            seed=self.seed,
-            shuffle=self.shuffle,
-            **self.ranks(),
-        )
+        else:
+            loader = RandomWindows(
+                self.train_ids,
+                self.batch_size,
+                self.seq_len,
+                seed=self.seed,
+                shuffle=self.shuffle,
+                **self.ranks(),
+            )
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None:  # a resume must know where a (limited) epoch ends
+            loader.epoch_length = epoch_batches(len(loader), trainer.limit_train_batches)
+        return loader
 
     def val_dataloader(self) -> StreamBatches:
         return self.val_batches()

@@ -47,6 +47,12 @@ def rank_rows(batch_size: int, rank: int, world_size: int) -> slice:
     return slice(rank * per_rank, (rank + 1) * per_rank)
 
 
+def epoch_batches(length: int, limit: int | float) -> int:
+    """The batches an epoch takes from a loader of ``length``, as Lightning counts them
+    under ``trainer.limit_train_batches`` (an int is a count, a float a fraction)."""
+    return min(length, limit) if isinstance(limit, int) else int(length * limit)
+
+
 class Resumable:
     """A loader that remembers how many batches of the current pass it handed out.
 
@@ -55,20 +61,20 @@ class Resumable:
     """
 
     num_batches: int
+    epoch_length: int | None = None  # batches an epoch takes (limit_train_batches); None: all
     position = 0  # batches handed out in the current pass
     _resume_at = 0
 
     def _first_batch(self) -> int:
         start, self._resume_at = self._resume_at, 0
-        return start
+        # Saved at the end of an epoch, the position means "start the next one afresh".
+        return start if start < (self.epoch_length or self.num_batches) else 0
 
     def state_dict(self) -> dict[str, int]:
         return {"position": self.position}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
-        # Saved at the end of an epoch, the position means "start the next one afresh".
-        position = int(state["position"])
-        self._resume_at = self.position = position if position < self.num_batches else 0
+        self._resume_at = self.position = int(state["position"])
 
 
 class StreamBatches(Resumable):

@@ -19,6 +19,7 @@ from gm.evaluation import MODES
 from gm.generation.generate import generate
 from gm.generation.sampling import SamplingOptions
 from gm.generation.stats import text_stats, words
+from gm.settings import SEED, Setting, check_settings
 
 
 def pick_device(name: str) -> torch.device:
@@ -84,18 +85,29 @@ def training_vocabulary(trained: TrainedModel, corpus: str | None) -> set[str] |
     return set(words(split_text(text.text)[0]))
 
 
+# Every option generate.py reads, with its type and range (checked by gm.settings).
+GENERATE_SETTINGS: dict[str, Setting] = {
+    "ckpt": Setting(str),
+    "prompt": Setting(str),
+    "max_new_tokens": Setting(int, low=0),
+    "mode": Setting(str, choices=(*MODES, "compare")),
+    "temperature": Setting(float, low=0),
+    "top_k": Setting(int, low=1, nullable=True),
+    "top_p": Setting(float, low=0, high=1, open_low=True, nullable=True),
+    "num_samples": Setting(int, low=1),
+    "seed": SEED,
+    "device": Setting(str),
+    "precision": Setting(str, choices=PRECISIONS),
+    "window": Setting(int, low=1, nullable=True),
+    "on_unknown": Setting(str, choices=("error", "skip")),
+    "corpus": Setting(str, nullable=True),
+}
+
+
 def _check(cfg: DictConfig) -> None:
     if OmegaConf.is_missing(cfg, "ckpt") or cfg.ckpt is None:
         raise UserError("pass ckpt= a run directory, a .ckpt file or an exported bundle")
-    mode = cfg.mode
-    if mode not in (*MODES, "compare"):
-        raise UserError(f"mode must be one of {', '.join((*MODES, 'compare'))}, got {mode!r}")
-    for key in ("max_new_tokens", "num_samples"):
-        if not isinstance(cfg[key], int) or cfg[key] < (1 if key == "num_samples" else 0):
-            raise UserError(
-                f"{key} must be a {'positive' if key == 'num_samples' else 'non-negative'}"
-                f" integer, got {cfg[key]!r}"
-            )
+    check_settings(cfg, GENERATE_SETTINGS)
 
 
 def run(cfg: DictConfig, out: TextIO = sys.stdout) -> list[dict[str, Any]]:

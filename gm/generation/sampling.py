@@ -34,7 +34,11 @@ def sample_next(logits: Tensor, options: SamplingOptions, generator: torch.Gener
     """One token id per row of ``logits [B, V]``, drawn with ``generator``."""
     if options.temperature == 0:
         return logits.argmax(-1)
-    logits = logits.float() / options.temperature
+    # Shifted so the largest logit is 0, and scaled in float64 on the CPU (where any
+    # positive temperature is above 0): a tiny temperature gives -inf for the others,
+    # greedy in the limit, never 0/0 or inf - inf. The draw is on the CPU anyway.
+    device, logits = logits.device, logits.cpu().double()
+    logits = (logits - logits.amax(-1, keepdim=True)) / options.temperature
     if options.top_k is not None and options.top_k < logits.shape[-1]:
         kth = torch.topk(logits, options.top_k, dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -45,4 +49,4 @@ def sample_next(logits: Tensor, options: SamplingOptions, generator: torch.Gener
         drop = (cumulative - sorted_logits.softmax(-1)) >= options.top_p
         logits = logits.masked_fill(torch.zeros_like(drop).scatter(-1, order, drop), float("-inf"))
     probs = logits.softmax(-1)
-    return torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(-1).to(logits.device)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1).to(device)

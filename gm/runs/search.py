@@ -27,7 +27,7 @@ from typing import Any
 
 from omegaconf import OmegaConf, open_dict
 
-from gm.atomic import write_json_atomic
+from gm.atomic import write_bytes_atomic, write_json_atomic
 from gm.config import CONF_DIR, job_dirname, project_root
 from gm.errors import UserError
 
@@ -93,21 +93,29 @@ def compose_train(overrides: list[str]) -> Any:
         ) from None
 
 
-def compose_trial(overrides: list[str], run_dir: Path) -> tuple[Any, str]:
-    """``conf/train.yaml`` with ``overrides`` and its output in ``run_dir`` (``.hydra/``
-    written as ``train.py`` writes it), and the ``model=`` choice it was composed with."""
+def compose_trial(overrides: list[str], run_dir: Path) -> tuple[Any, str, dict[str, str]]:
+    """``conf/train.yaml`` with ``overrides`` and its output in ``run_dir``, the ``model=``
+    choice it was composed with, and the ``.hydra/`` record ``train.py`` would write (written
+    once the trial has run: a run directory that has a record already holds a run)."""
     # Quoted: a trial's directory name holds '=' and ','.
     quoted = str(run_dir).replace("\\", "\\\\").replace("'", "\\'")
     cfg = compose_train([*overrides, f"paths.output_dir='{quoted}'"])
-    hydra_dir = run_dir / ".hydra"
-    hydra_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save({"hydra": cfg.hydra}, hydra_dir / "hydra.yaml")
-    OmegaConf.save(OmegaConf.create(overrides), hydra_dir / "overrides.yaml")
+    record = {
+        "hydra.yaml": OmegaConf.to_yaml({"hydra": cfg.hydra}),
+        "overrides.yaml": OmegaConf.to_yaml(OmegaConf.create(overrides)),
+    }
     with open_dict(cfg):
         choice = str(cfg.hydra.runtime.choices.get("model") or "")
         del cfg["hydra"]
-    OmegaConf.save(cfg, hydra_dir / "config.yaml")
-    return cfg, choice
+    record["config.yaml"] = OmegaConf.to_yaml(cfg)
+    return cfg, choice, record
+
+
+def write_record(run_dir: Path, record: dict[str, str]) -> None:
+    """A trial's ``.hydra/``, unless training wrote one."""
+    if not (run_dir / ".hydra").exists():
+        for name, text in record.items():
+            write_bytes_atomic(run_dir / ".hydra" / name, text.encode())
 
 
 def search(
@@ -151,15 +159,18 @@ def search(
         values = [f"{p.key}={p.suggest(trial)}" for p in params]
         run_dir = out / job_dirname(trial.number, ",".join(values))
         trial.set_user_attr("run", str(run_dir))
+        record: dict[str, str] = {}
         try:
-            cfg, model_name = compose_trial([*overrides, *values], run_dir)
+            cfg, model_name, record = compose_trial([*overrides, *values], run_dir)
             metrics = train(cfg, model_name=model_name)
             value = metrics.get("best", {}).get(metric)
             if value is None:
                 raise UserError(f"the run logged no {metric}; choose --metric among its val/*")
         except Exception as e:
+            write_record(run_dir, record)
             record_failure(run_dir, trial.number, [*overrides, *values], e)
             raise
+        write_record(run_dir, record)
         print(f"trial {trial.number}: {metric} {value:.4f} ({' '.join(values)})", file=sys.stderr)
         return float(value)
 

@@ -23,6 +23,7 @@ from omegaconf import DictConfig
 from gm.atomic import write_json_atomic
 from gm.errors import UserError
 from gm.runs.report import FAILED, write_report
+from gm.training.run_dir import RECORD_DIR, record_config
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -36,8 +37,10 @@ def run_job(fn: Callable[[DictConfig], T], cfg: DictConfig) -> T | None:
     try:
         return fn(cfg)
     except Exception as e:
-        job = HydraConfig.get()
-        record_failure(Path(cfg.paths.output_dir), job.job.num, list(job.overrides.task), e)
+        job, run_dir = HydraConfig.get(), Path(cfg.paths.output_dir)
+        if not (run_dir / RECORD_DIR).exists():  # refused before training wrote its record
+            record_config(cfg, run_dir, resuming=False)
+        record_failure(run_dir, job.job.num, list(job.overrides.task), e)
         return None
 
 

@@ -19,8 +19,30 @@ from gm.metrics import overfitting_onset
 
 class Checkpoint(ModelCheckpoint):
     """Lightning's ModelCheckpoint that also saves last.ckpt every ``every_n_train_steps``
-    while still saving best and last at every validation (Lightning alone makes the two
-    triggers mutually exclusive)."""
+    — from step N on, not only once a validation has run — while still saving best and
+    last at every validation (Lightning alone makes the two triggers mutually exclusive)."""
+
+    def on_train_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        candidates = self._monitor_candidates(trainer)
+        last_batch = trainer.fit_loop.epoch_loop.batch_progress.is_last_batch
+        if not self._defer_save_until_validation or self.monitor in candidates or last_batch:
+            return  # (at an epoch's last batch the validation right after saves)
+        # Lightning holds every step save until val/loss exists, so a kill in the first
+        # epoch would leave nothing to resume. last.ckpt needs no metric: save it now.
+        self._defer_save_until_validation = False
+        if not self._should_skip_saving_checkpoint(trainer):
+            previous = self._last_global_step_saved
+            self._save_last_checkpoint(trainer, candidates)
+            # A validation at this very step must still save best and last.
+            self._last_global_step_saved = previous
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_validation_end(trainer, pl_module)
@@ -37,6 +59,13 @@ class TokensPerSecond(L.Callback):
         self.tokens = 0
         self.seconds = 0.0
         self._start: float | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        # Kept in checkpoints, so a resumed run reports the mean of its whole fit.
+        return {"tokens": self.tokens, "seconds": self.seconds}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.tokens, self.seconds = int(state["tokens"]), float(state["seconds"])
 
     def on_train_batch_start(
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
@@ -88,23 +117,31 @@ class MetricsJSON(L.Callback):
         # history entry records its mean beside the validation metrics.
         self.train_loss = [0.0, 0]
         self._t0 = time.perf_counter()
+        self._earlier_s = 0.0  # wall time of the fits this run was resumed from
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._t0 = time.perf_counter()
 
+    @property
+    def wall_time_s(self) -> float:
+        """Seconds of fitting so far, earlier (resumed-from) fits included."""
+        return self._earlier_s + time.perf_counter() - self._t0
+
     def state_dict(self) -> dict[str, Any]:
-        # Kept in checkpoints, so a resumed run reports its whole history.
+        # Kept in checkpoints, so a resumed run reports its whole history and time.
         return {
             "best": self.best,
             "best_epoch": self.best_epoch,
             "history": self.history,
             "train_loss": self.train_loss,
+            "wall_time_s": self.wall_time_s,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best, self.best_epoch = dict(state["best"]), state["best_epoch"]
         self.history = [dict(h) for h in state["history"]]
         self.train_loss = list(state.get("train_loss", [0.0, 0]))
+        self._earlier_s = float(state.get("wall_time_s", 0.0))
 
     def on_train_batch_end(
         self,
@@ -147,7 +184,11 @@ class MetricsJSON(L.Callback):
     def write(
         self, trainer: L.Trainer, pl_module: L.LightningModule, best: str | None, last: str | None
     ) -> None:
-        """Write ``metrics.json`` now (the end of fit, or of a counting pass)."""
+        """Write ``metrics.json`` now (the end of fit, or of a counting pass).
+
+        Checkpoint paths are written relative to the run directory, so a run directory that
+        is copied or moved still names its own checkpoints.
+        """
         throughput = next((c for c in trainer.callbacks if isinstance(c, TokensPerSecond)), None)
         model = getattr(pl_module, "model", pl_module)
         payload = {
@@ -156,7 +197,7 @@ class MetricsJSON(L.Callback):
             "history": self.history,
             "epochs": trainer.current_epoch,
             "steps": trainer.global_step,
-            "wall_time_s": round(time.perf_counter() - self._t0, 2),
+            "wall_time_s": round(self.wall_time_s, 2),
             "train_tokens_per_s": round(throughput.mean, 1)
             if throughput and throughput.mean
             else None,
@@ -168,7 +209,7 @@ class MetricsJSON(L.Callback):
                 for k, v in pl_module.hparams.get("tokenizer", {}).items()
                 if k != "char_lengths"
             },
-            "checkpoints": {"best": best or last, "last": last},
+            "checkpoints": {"best": self._relative(best or last), "last": self._relative(last)},
             "overfitting_onset": overfitting_onset(self.history, self.monitor),
             "early_stopped_epoch": (
                 trainer.early_stopping_callback.stopped_epoch
@@ -180,6 +221,9 @@ class MetricsJSON(L.Callback):
         if hasattr(model, "num_ngrams"):
             payload["ngrams"] = model.num_ngrams
         write_json_atomic(self.path, payload)
+
+    def _relative(self, path: str | None) -> str | None:
+        return os.path.relpath(path, self.path.parent) if path else None
 
 
 class LossByPosition(L.Callback):

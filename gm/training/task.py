@@ -17,7 +17,7 @@ from hydra.utils import instantiate
 from torch import Tensor
 from torch.nn import functional as F
 
-from gm.data.streams import rank_rows
+from gm.data.streams import epoch_batches, rank_rows
 from gm.errors import UserError
 from gm.evaluation import MODES, mode_nll
 from gm.metrics import LanguageModelMetrics
@@ -235,9 +235,9 @@ class LanguageModelTask(L.LightningModule):
         trainer = self.trainer
         if trainer.max_steps > 0:
             return trainer.max_steps
-        batches = len(trainer.datamodule.train_dataloader())
-        limit = trainer.limit_train_batches
-        batches = min(batches, limit) if isinstance(limit, int) else int(batches * limit)
+        batches = epoch_batches(
+            len(trainer.datamodule.train_dataloader()), trainer.limit_train_batches
+        )
         # An epoch's last, incomplete accumulation still steps the optimizer.
         per_epoch = math.ceil(batches / trainer.accumulate_grad_batches)
         return max(1, per_epoch * trainer.max_epochs)

@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import json
-import shutil
+import os
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
 
-from gm.artifacts import find_checkpoint, is_bundle, load_checkpoint, read_checkpoint, write_bundle
+from gm.artifacts import find_checkpoint, load_checkpoint, read_checkpoint, replace_bundle
 from gm.data.datamodule import TextDataModule
 from gm.data.tokenizer import describe
 from gm.errors import UserError
 from gm.runtime import cache_compiled_kernels, keep_freed_memory
+from gm.settings import check_settings
 from gm.training.callbacks import MetricsJSON
 from gm.training.distributed import check_launcher, is_global_zero
+from gm.training.run_dir import claim_run_dir, record_config
+from gm.training.settings import TRAIN_SETTINGS
 from gm.training.task import LanguageModelTask
 
 
@@ -37,7 +45,8 @@ def train(cfg: DictConfig, model_name: str = "") -> dict[str, Any]:
     """Train the model ``cfg`` describes; return the contents of the run's ``metrics.json``.
 
     ``model_name`` is the ``model=`` choice the config was composed with (e.g.
-    ``astra_alpha``), kept with the model so that reports can name it.
+    ``astra_alpha``), kept with the model so that reports can name it. Nothing in the run
+    directory changes until every check has passed.
     """
     check_config(cfg)
     if cfg.get("keep_freed_memory", True):
@@ -46,19 +55,17 @@ def train(cfg: DictConfig, model_name: str = "") -> dict[str, Any]:
         cache_compiled_kernels()  # before the task compiles its model
     ckpt_path = resume_checkpoint(cfg)
     run_dir = Path(cfg.paths.output_dir)
-    if not cfg.get("resume") and (
-        (run_dir / "checkpoints").exists() or (run_dir / "metrics.json").exists()
-    ):
-        raise UserError(
-            f"{run_dir} already holds a training run; resume=RUN_DIR continues it, "
-            "or choose a new hydra.run.dir"
-        )
-    run_dir.mkdir(parents=True, exist_ok=True)
+    resuming = bool(cfg.get("resume"))
+    # DDP: the processes Lightning launches share the directory rank 0 has claimed.
+    with claim_run_dir(run_dir, resuming) if is_global_zero() else nullcontext():
+        return _train(cfg, model_name, run_dir, ckpt_path, resuming)
 
+
+def _train(
+    cfg: DictConfig, model_name: str, run_dir: Path, ckpt_path: str | None, resuming: bool
+) -> dict[str, Any]:
     datamodule = TextDataModule(data_dir=cfg.paths.data_dir, seed=cfg.seed, **_plain(cfg.data))
     tokenizer = datamodule.prepare()
-    if is_global_zero():  # DDP: the processes Lightning launches share this run directory
-        tokenizer.save(run_dir)
 
     # The vocabulary size comes from the tokenizer; a typed-in one must agree with it.
     model_cfg = _plain(cfg.model)
@@ -68,34 +75,51 @@ def train(cfg: DictConfig, model_name: str = "") -> dict[str, Any]:
             f"{tokenizer.vocab_size} tokens; leave model.vocab_size unset"
         )
     model_cfg["vocab_size"] = tokenizer.vocab_size
+    data_shape = {
+        "batch_size": cfg.data.batch_size,
+        "seq_len": cfg.data.seq_len,
+        "carry_state": cfg.data.carry_state,
+    }
     if ckpt_path is not None:
-        check_compatible(ckpt_path, model_cfg, tokenizer.fingerprint)
+        check_compatible(ckpt_path, model_cfg, tokenizer.fingerprint, data_shape)
+    trainer = build_trainer(cfg)
     L.seed_everything(cfg.seed, workers=True)  # before the weights are initialised
     task = LanguageModelTask(
         model=model_cfg,
         optimizer=_plain(cfg.optimizer),
         scheduler=_plain(cfg.scheduler),
         tokenizer=describe(tokenizer),
-        carry_state=bool(cfg.data.carry_state),
-        seq_len=int(cfg.data.seq_len),
+        carry_state=data_shape["carry_state"],
+        seq_len=data_shape["seq_len"],
         compile=cfg.get("compile") or False,
         extra={
             "tokenizer": tokenizer.to_state(),
             "corpus": {"path": str(datamodule.corpus.path), "sha256": datamodule.corpus.sha256},
             "model_name": model_name,
+            "data": data_shape,
         },
     )
+    # The optimizer is built inside fit; build it once now so that its settings are
+    # refused before anything is written.
+    if not getattr(task.model, "count_based", False):  # (a count-based model has none)
+        with refused_as_sentence("the optimizer settings"):
+            instantiate(task.hparams.optimizer)(task.parameters())
 
-    trainer: L.Trainer = instantiate(
-        cfg.trainer,
-        callbacks=_instantiate_group(cfg.get("callbacks")),
-        logger=_instantiate_group(cfg.get("logger")) or False,
-    )
-    check_launcher(trainer)
-    if getattr(task.model, "count_based", False):
-        count(task, trainer, datamodule, run_dir)
-    else:
-        trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    # Every check has passed: only now does the run directory change.
+    if is_global_zero():
+        tokenizer.save(run_dir)
+        record_config(cfg, run_dir, resuming)
+    try:
+        if getattr(task.model, "count_based", False):
+            count(task, trainer, datamodule, run_dir)
+        else:
+            trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    except (MisconfigurationException, ValueError) as e:
+        # A setting Lightning checks only once it runs (a ValueError of gm's own is a bug
+        # and keeps its traceback).
+        if not isinstance(e, MisconfigurationException) and not _raised_by_lightning(e):
+            raise
+        raise UserError(f"Lightning refused the settings: {str(e).strip().splitlines()[0]}") from e
 
     metrics_path = run_dir / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
@@ -104,18 +128,42 @@ def train(cfg: DictConfig, model_name: str = "") -> dict[str, Any]:
     return metrics
 
 
+def build_trainer(cfg: DictConfig) -> L.Trainer:
+    """The ``Trainer`` with the config's callbacks and loggers; a setting Lightning refuses
+    is a ``UserError`` naming it."""
+    with refused_as_sentence("the trainer, callbacks or logger settings"):
+        trainer: L.Trainer = instantiate(
+            cfg.trainer,
+            callbacks=_instantiate_group(cfg.get("callbacks")),
+            logger=_instantiate_group(cfg.get("logger")) or False,
+        )
+        for logger in trainer.loggers:
+            _ = logger.log_dir  # the path from its save_dir, name and version, built lazily
+    check_launcher(trainer)
+    return trainer
+
+
+@contextmanager
+def refused_as_sentence(what: str) -> Iterator[None]:
+    """Turn a library's refusal of settings (Hydra cannot instantiate them, Lightning or
+    torch rejects a value) into one ``UserError`` sentence."""
+    try:
+        yield
+    except (InstantiationException, MisconfigurationException, ValueError, TypeError) as e:
+        cause = e.__cause__ if isinstance(e, InstantiationException) and e.__cause__ else e
+        reason = (str(cause).strip() or type(cause).__name__).splitlines()[0]
+        raise UserError(f"{what} are refused: {reason}") from e
+
+
+def _raised_by_lightning(error: BaseException) -> bool:
+    frames = traceback.extract_tb(error.__traceback__)
+    return bool(frames) and f"{os.sep}lightning{os.sep}" in frames[-1].filename
+
+
 def check_config(cfg: DictConfig) -> None:
-    """Refuse values no run can use, each with one sentence."""
-    positive = {
-        "optimizer.lr": cfg.optimizer.get("lr"),
-        "data.batch_size": cfg.data.get("batch_size"),
-        "data.seq_len": cfg.data.get("seq_len"),
-    }
-    for key, value in positive.items():
-        if not isinstance(value, (int, float)) or value <= 0:
-            raise UserError(f"{key} must be a positive number, got {value!r}")
-    if cfg.optimizer.get("weight_decay", 0) < 0:
-        raise UserError(f"optimizer.weight_decay must be >= 0, got {cfg.optimizer.weight_decay}")
+    """Refuse values no run can use, each with one sentence: every setting's type and range
+    (``TRAIN_SETTINGS``), then the rules that join two settings."""
+    check_settings(cfg, TRAIN_SETTINGS)
     eps = cfg.optimizer.get("eps", 1e-8)  # torch.optim.AdamW's default
     if str(cfg.trainer.get("precision")) == "16-true" and eps < torch.finfo(torch.float16).tiny:
         # fp16 parameters give fp16 optimizer state: such an eps is 0 there, and the
@@ -131,10 +179,21 @@ def check_config(cfg: DictConfig) -> None:
         )
 
 
-def check_compatible(ckpt_path: str, model_cfg: dict[str, Any], fingerprint: str) -> None:
-    """A checkpoint to resume must hold this model, over this vocabulary."""
+def check_compatible(
+    ckpt_path: str, model_cfg: dict[str, Any], fingerprint: str, data_shape: dict[str, Any]
+) -> None:
+    """A checkpoint to resume must hold this model, over this vocabulary, trained on
+    batches of this shape in this regime (its carried state and loader position mean
+    nothing for another)."""
     ckpt = read_checkpoint(Path(ckpt_path))
     saved = ckpt["hyper_parameters"]
+    saved_shape = (ckpt.get("gm") or {}).get("data") or {"seq_len": saved.get("seq_len")}
+    for key, value in data_shape.items():
+        if saved_shape.get(key) not in (None, value):
+            raise UserError(
+                f"{ckpt_path} was trained with data.{key}={saved_shape[key]}, not {value}; "
+                f"resume it with data.{key}={saved_shape[key]}"
+            )
     if saved.get("tokenizer", {}).get("fingerprint") != fingerprint:
         raise UserError(
             f"{ckpt_path} was trained on another vocabulary; resume it with the data= "
@@ -184,6 +243,5 @@ def count(
 def export(run_dir: Path, metrics: dict[str, Any]) -> Path:
     """Write the run's best checkpoint as a bundle into ``<run>/export``."""
     summary = {k: metrics.get(k) for k in ("best", "epochs", "steps", "parameters")}
-    if is_bundle(run_dir / "export"):  # a resumed run replaces its own earlier bundle
-        shutil.rmtree(run_dir / "export")
-    return write_bundle(load_checkpoint(find_checkpoint(run_dir)), run_dir / "export", summary)
+    # A resumed run replaces its own earlier bundle; the old one stays until the new is whole.
+    return replace_bundle(load_checkpoint(find_checkpoint(run_dir)), run_dir / "export", summary)

@@ -26,7 +26,7 @@ def test_multirun_runs_every_job_reports_a_failure_and_writes_the_report(
         "optimizer.lr=1e-3,3e-3,-1",  # the third job is bad input
     )
     assert proc.returncode == 1, proc.stderr[-3000:]
-    assert "error: job 2 (" in proc.stderr and "optimizer.lr must be a positive" in proc.stderr
+    assert "error: job 2 (" in proc.stderr and "optimizer.lr must be a number > 0" in proc.stderr
     assert "Traceback" not in proc.stderr
 
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir() and p.name[0].isdigit())
@@ -55,6 +55,6 @@ def test_multirun_runs_every_job_reports_a_failure_and_writes_the_report(
         for key in ("best_val_bpc", "final_bpc_stateful", "final_bpc_chunk",
                     "final_bpc_stateless", "wall_time_s", "tokens_per_s"):  # fmt: skip
             assert math.isfinite(float(row[key])) and float(row[key]) > 0, key
-    assert "optimizer.lr must be a positive" in rows[2]["error"]
+    assert "optimizer.lr must be a number > 0" in rows[2]["error"]
     report = (out / "report.md").read_text()
     assert all(job in report for job in jobs) and "## Failed" in report

@@ -30,7 +30,7 @@ def test_early_stopping_ends_the_run_and_says_so(tmp_path: Path, text_file: Path
         0 < h["train/loss"] < 10 and math.isfinite(h["train/loss"]) for h in metrics["history"]
     )
     assert "overfitting_onset" in metrics
-    assert Path(metrics["checkpoints"]["best"]).is_file()
+    assert (run / metrics["checkpoints"]["best"]).is_file()
 
 
 def test_without_early_stopping_nothing_is_recorded(tmp_path: Path, text_file: Path):
@@ -63,7 +63,7 @@ def test_an_overfitting_run_keeps_its_best_checkpoint_and_names_the_onset(tmp_pa
     best = val.index(min(val))
     assert best < len(val) - 1  # not vacuous: the last validation is not the best
     assert metrics["checkpoints"]["best"].endswith(f"best-epoch{best:02d}.ckpt")
-    assert find_checkpoint(run) == Path(metrics["checkpoints"]["best"])
+    assert find_checkpoint(run) == run / metrics["checkpoints"]["best"]
     assert metrics["best"]["epoch"] == best
     onset = metrics["overfitting_onset"]
     assert onset["epoch"] == best and onset["rise"] == val[-1] - val[best]

@@ -1,0 +1,98 @@
+"""A run directory belongs to one training process at a time and keeps its own record.
+
+``claim_run_dir`` takes an exclusive lock on the directory for the whole run (released
+by the kernel when the process ends, however it ends), so two runs started at once with
+the same ``hydra.run.dir`` cannot both write into it. ``record_config`` writes the
+``.hydra/`` record itself, after every check has passed: Hydra's own copy would be
+written before gm could refuse the run, over the record of the run already there.
+"""
+
+from __future__ import annotations
+
+import datetime
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import yaml
+from omegaconf import DictConfig, OmegaConf
+
+from gm.atomic import write_bytes_atomic
+from gm.data.spm_tokenizer import SentencePieceTokenizer
+from gm.data.tokenizer import CharTokenizer
+from gm.errors import UserError
+
+RECORD_DIR = ".hydra"
+# What a training run leaves in its directory; any of them means the directory is taken.
+RUN_FILES = (
+    RECORD_DIR,
+    "checkpoints",
+    "metrics.json",
+    CharTokenizer.filename,
+    SentencePieceTokenizer.filename,
+)
+
+
+def holds_run(run_dir: Path) -> bool:
+    """Whether ``run_dir`` already holds (part of) a training run."""
+    return any((run_dir / name).exists() for name in RUN_FILES)
+
+
+@contextmanager
+def claim_run_dir(run_dir: Path, resuming: bool) -> Iterator[None]:
+    """Hold ``run_dir`` for this process until the block ends.
+
+    A new run needs a directory without a run in it; a resumed run needs one that no
+    other process is writing into. Either refusal is a ``UserError`` and touches nothing.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run_dir, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            raise UserError(
+                f"another gm run is writing into {run_dir} right now; wait for it to end, "
+                "or choose a new hydra.run.dir"
+            ) from e
+        if not resuming and holds_run(run_dir):
+            raise UserError(
+                f"{run_dir} already holds a training run; resume=RUN_DIR continues it, "
+                "or choose a new hydra.run.dir"
+            )
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def record_config(cfg: DictConfig, run_dir: Path, resuming: bool) -> None:
+    """Write the run's record: ``.hydra/config.yaml``, ``hydra.yaml`` and ``overrides.yaml``
+    as Hydra would; a resume keeps that record and appends its own overrides to
+    ``.hydra/resumes.yaml``. Outside a Hydra run there is nothing to record."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return
+    hydra = HydraConfig.get()
+    overrides = [str(o) for o in hydra.overrides.task]
+    record = run_dir / RECORD_DIR
+    if resuming and (record / "config.yaml").is_file():
+        log = record / "resumes.yaml"
+        entries = yaml.safe_load(log.read_text()) if log.is_file() else []
+        entries = [*(entries if isinstance(entries, list) else []), _resume_entry(overrides)]
+        write_bytes_atomic(log, yaml.safe_dump(entries, sort_keys=False).encode())
+        return
+    files = {
+        "config.yaml": OmegaConf.to_yaml(cfg),
+        "hydra.yaml": OmegaConf.to_yaml(OmegaConf.create({"hydra": hydra})),
+        "overrides.yaml": yaml.safe_dump(overrides),
+    }
+    for name, text in files.items():
+        write_bytes_atomic(record / name, text.encode())
+
+
+def _resume_entry(overrides: list[str]) -> dict[str, object]:
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return {"at": now, "overrides": overrides}

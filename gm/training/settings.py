@@ -1,0 +1,65 @@
+"""Every training setting gm reads itself, with its type and range (gm/settings.py checks).
+
+Names that belong to a component with its own list of choices (a cell, a tokenizer, a
+precision) are refused by that component; here they are only required to be text.
+"""
+
+from __future__ import annotations
+
+from gm.settings import SEED, Setting
+from gm.training.task import COMPILE_MODES
+
+_COUNT = Setting(int, low=1)  # sizes and counts: a positive integer
+_PROBABILITY = Setting(float, low=0, high=1)
+
+TRAIN_SETTINGS: dict[str, Setting] = {
+    "seed": SEED,
+    "resume": Setting(str, nullable=True),
+    "ckpt_path": Setting(str, nullable=True),
+    "keep_freed_memory": Setting(bool),
+    "compile": Setting(bool, choices=COMPILE_MODES, nullable=True),
+    "paths.root_dir": Setting(str),
+    "paths.data_dir": Setting(str),
+    "paths.output_dir": Setting(str),
+    "data.path": Setting(str, nullable=True),
+    "data.tokenizer": Setting(str),
+    "data.batch_size": _COUNT,
+    "data.seq_len": _COUNT,
+    "data.carry_state": Setting(bool),
+    "data.shuffle": Setting(bool, nullable=True),
+    "data.vocab_size": Setting(int, low=2),
+    "data.model_type": Setting(str),
+    "data.byte_fallback": Setting(bool),
+    "model.vocab_size": _COUNT,
+    "model.cell": Setting(str),
+    "model.emb_dim": _COUNT,
+    "model.hidden_dim": _COUNT,
+    "model.num_layers": _COUNT,
+    "model.context": _COUNT,
+    "model.order": _COUNT,
+    "model.dropout": Setting(float, low=0, high=1, open_high=True),
+    "model.layer_norm": Setting(bool),
+    "model.direct": Setting(bool),
+    "model.discount": Setting(
+        float, low=0, high=1, open_low=True, open_high=True, choices=("modified",)
+    ),
+    "optimizer.lr": Setting(float, low=0, open_low=True),
+    "optimizer.weight_decay": Setting(float, low=0),
+    "optimizer.betas": Setting(list, length=2, item=Setting(float, low=0, high=1, open_high=True)),
+    "optimizer.eps": Setting(float, low=0, open_low=True),
+    "scheduler.warmup_steps": Setting(int, low=0),
+    "scheduler.min_lr_ratio": _PROBABILITY,
+    "trainer.max_epochs": Setting(int, low=-1, nullable=True),
+    "trainer.max_steps": Setting(int, low=-1),
+    "trainer.limit_train_batches": Setting(float, low=0, open_low=True),
+    "trainer.limit_val_batches": Setting(float, low=0, open_low=True),
+    "trainer.val_check_interval": Setting(float, low=0, open_low=True, nullable=True),
+    "trainer.check_val_every_n_epoch": Setting(int, low=1, nullable=True),
+    "trainer.num_sanity_val_steps": Setting(int, low=-1),
+    "trainer.log_every_n_steps": _COUNT,
+    "trainer.gradient_clip_val": Setting(float, low=0, nullable=True),
+    "trainer.accumulate_grad_batches": _COUNT,
+    "trainer.num_nodes": _COUNT,
+    "trainer.detect_anomaly": Setting(bool),
+    "callbacks.checkpoint.every_n_train_steps": Setting(int, low=1, nullable=True),
+}
