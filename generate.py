@@ -1,18 +1,30 @@
-"""Sample from a trained model: `python generate.py ckpt=RUN_DIR mode=compare`."""
+"""Sample from a trained model: `python generate.py ckpt=RUN_DIR mode=compare`.
+
+`prompt=` is free text, taken from the command line before Hydra parses it
+(gm/generation/prompt.py); `prompt=-` reads standard input, `prompt_file=PATH` a file.
+"""
+
+import sys
 
 import hydra
 from omegaconf import DictConfig
 
 from gm.cli import run_or_exit
 from gm.config import CONF_DIR
+from gm.generation.prompt import as_config_value, take_prompt
+
+PROMPT: str | None = None  # the free-text prompt of this command, when it gives one
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="generate")
 def main(cfg: DictConfig) -> None:
     from gm.generation.run import run  # imported late: --help stays fast
 
+    if PROMPT is not None:
+        cfg.prompt = as_config_value(PROMPT)
     run_or_exit(run, cfg)
 
 
 if __name__ == "__main__":
+    sys.argv, PROMPT = run_or_exit(take_prompt, sys.argv)
     main()

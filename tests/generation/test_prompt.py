@@ -1,0 +1,74 @@
+"""Prompts are free text through the real generate.py: as typed, from a file, from stdin."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gm.errors import UserError
+from gm.generation.prompt import take_prompt
+from tests.conftest import ROOT, run_script
+
+PROMPTS = [
+    "Hello, world",
+    "It's",
+    "[brackets] and {braces}",
+    "a=b, c='d'",
+    "two\nlines",
+    "Ça, né — ‘quoted’ ünïcode",
+    "cost ${oc.env:HOME}",
+]
+
+
+@pytest.mark.parametrize("prompt", PROMPTS, ids=range(len(PROMPTS)))
+def test_a_prompt_works_as_typed(trained_run: Path, prompt: str) -> None:
+    proc = run_script(
+        "generate.py",
+        f"ckpt={trained_run}",
+        f"prompt={prompt}",
+        "on_unknown=skip",
+        "max_new_tokens=5",
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith(prompt)  # echoed exactly, nothing resolved or re-parsed
+
+
+def test_a_prompt_from_a_file_and_from_standard_input(trained_run: Path, tmp_path: Path) -> None:
+    prompt = "To be, or not to be:\nthat is the question"
+    (tmp_path / "prompt.txt").write_text(prompt, encoding="utf-8")
+    args = [f"ckpt={trained_run}", "on_unknown=skip", "max_new_tokens=5"]
+    proc = run_script("generate.py", *args, f"prompt_file={tmp_path / 'prompt.txt'}")
+    assert proc.returncode == 0 and proc.stdout.startswith(prompt), proc.stderr[-2000:]
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "generate.py"), *args, "prompt=-"],
+        input=prompt,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=os.environ,
+        timeout=300,
+    )
+    assert proc.returncode == 0 and proc.stdout.startswith(prompt), proc.stderr[-2000:]
+
+
+def test_prompt_arguments_are_taken_out_of_hydras_way(tmp_path: Path) -> None:
+    argv, prompt = take_prompt(["generate.py", "ckpt=x", "prompt=a, b=c", "seed=1"])
+    assert argv == ["generate.py", "ckpt=x", "seed=1"] and prompt == "a, b=c"
+    assert take_prompt(["generate.py", "ckpt=x"]) == (["generate.py", "ckpt=x"], None)
+    with pytest.raises(UserError, match="give one prompt"):
+        take_prompt(["g", "prompt=a", "prompt_file=b"])
+    with pytest.raises(UserError, match="does not exist"):
+        take_prompt(["g", f"prompt_file={tmp_path / 'missing.txt'}"])
+    (tmp_path / "bad.txt").write_bytes(b"ok \xff")
+    with pytest.raises(UserError, match="is not UTF-8 text"):
+        take_prompt(["g", f"prompt_file={tmp_path / 'bad.txt'}"])
+
+
+def test_a_bad_prompt_file_is_one_sentence(trained_run: Path, tmp_path: Path) -> None:
+    proc = run_script("generate.py", f"ckpt={trained_run}", f"prompt_file={tmp_path / 'no.txt'}")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == f"error: prompt_file={tmp_path / 'no.txt'} does not exist"
