@@ -21,7 +21,10 @@ from gm.errors import UserError
 def cached_ids(text: str, tokenizer: Tokenizer, cache: Path | None) -> Tensor:
     """Token ids of ``text``, read from ``cache`` when present, else encoded and stored there."""
     if cache is not None and cache.is_file():
-        return torch.from_numpy(np.load(cache).astype(np.int64))
+        try:
+            return torch.from_numpy(np.load(cache).astype(np.int64))
+        except (ValueError, EOFError, OSError):
+            pass  # a truncated or damaged cache is encoded again and rewritten below
     ids = np.asarray(tokenizer.encode(text), dtype=np.int32)
     if cache is not None:
         buffer = io.BytesIO()

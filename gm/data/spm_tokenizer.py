@@ -84,7 +84,10 @@ class SentencePieceTokenizer:
         ).hexdigest()[:16]
         cached = Path(cache_dir) / f"spm-{key}.model" if cache_dir is not None else None
         if cached is not None and cached.is_file():
-            return cls(cached.read_bytes())
+            try:
+                return cls(cached.read_bytes())
+            except RuntimeError:
+                pass  # a truncated or damaged cache: trained again and rewritten below
         if cached is not None and os.environ.get("LOCAL_RANK", "0") != "0":
             return cls(_wait_for(cached))  # under DDP only rank 0 trains
         model = io.BytesIO()

@@ -47,6 +47,15 @@ def test_vocabulary_is_reproducible_and_cached(tmp_path: Path, monkeypatch) -> N
         train_small(text, tmp_path, corpus_sha256="x", model_type="bpe")
 
 
+def test_a_truncated_cached_model_is_trained_again(tmp_path: Path) -> None:
+    text = generated_text(20000)
+    first = train_small(text, tmp_path, corpus_sha256="x")
+    (cached,) = tmp_path.glob("spm-*.model")
+    cached.write_bytes(cached.read_bytes()[:100])
+    assert train_small(text, tmp_path, corpus_sha256="x").model_proto == first.model_proto
+    assert cached.read_bytes() == first.model_proto  # and the cache is whole again
+
+
 def test_too_large_vocabulary_names_the_largest_that_works() -> None:
     with pytest.raises(UserError, match=r"the largest that works is \d+") as e:
         train_small(generated_text(5000), vocab_size=50_000)
