@@ -55,9 +55,13 @@ def set_precision(model: torch.nn.Module, precision: str, device: torch.device):
     return contextlib.nullcontext()
 
 
+# What to do with prompt characters the model never saw: refuse, or drop them.
+ON_UNKNOWN = ("error", "skip")
+
+
 def encode_prompt(trained: TrainedModel, prompt: str, on_unknown: str) -> list[int]:
     """Prompt ids; characters the tokenizer never saw are an error or, on request, dropped."""
-    if on_unknown not in ("error", "skip"):
+    if on_unknown not in ON_UNKNOWN:
         raise UserError(f"on_unknown must be error or skip, got {on_unknown!r}")
     missing = trained.tokenizer.unknown(prompt)
     if missing and on_unknown == "error":
@@ -99,7 +103,7 @@ GENERATE_SETTINGS: dict[str, Setting] = {
     "device": Setting(str),
     "precision": Setting(str, choices=PRECISIONS),
     "window": Setting(int, low=1, nullable=True),
-    "on_unknown": Setting(str, choices=("error", "skip")),
+    "on_unknown": Setting(str, choices=ON_UNKNOWN),
     "corpus": Setting(str, nullable=True),
 }
 

@@ -101,7 +101,8 @@ def _train(
     )
     # The optimizer is built inside fit; build it once now so that its settings are
     # refused before anything is written.
-    if not getattr(task.model, "count_based", False):  # (a count-based model has none)
+    count_based = getattr(task.model, "count_based", False)
+    if not count_based:  # (a count-based model has no optimizer)
         with refused_as_sentence("the optimizer settings"):
             instantiate(task.hparams.optimizer)(task.parameters())
 
@@ -110,7 +111,7 @@ def _train(
         tokenizer.save(run_dir)
         record_config(cfg, run_dir, resuming)
     try:
-        if getattr(task.model, "count_based", False):
+        if count_based:
             count(task, trainer, datamodule, run_dir)
         else:
             trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
