@@ -5,7 +5,8 @@ directory. For each run it reads ``metrics.json`` (written when training finishe
 ``failed.json`` (written when a sweep job fails) and the logged scalars (TensorBoard
 event files, or the CSV logger's ``metrics.csv``), so runs still in progress show their
 curves so far. It writes ``report.md``, ``report.csv`` and two figures:
-``val_bpc.png`` (every run's validation curve on one plot) and ``best_bpc.png``.
+``val_bpc.png`` (every run's validation curve, one panel per inference mode) and
+``best_bpc.png`` (each run's best validation in the three modes).
 A multirun writes this report into its sweep folder when its last job ends.
 """
 
@@ -29,6 +30,7 @@ from gm.evaluation import MODES, metric_key
 from gm.metrics import overfitting_onset
 
 FAILED = "failed.json"  # written by gm.runs.sweep when a job raises
+TRAIN_LOSS = "train/loss"
 CURVE = metric_key("bpc", "stateful")
 BPC_TAGS = {mode: metric_key("bpc", mode) for mode in MODES}  # the logged tag of each mode
 COLUMNS = [
@@ -88,7 +90,7 @@ class Run:
             "model": self.model,
             "overrides": " ".join(self.overrides),
             "parameters": m.get("parameters", ""),
-            "steps": m.get("steps", max((s for s, _ in self.curve("train/loss_step")), default="")),
+            "steps": m.get("steps", max((s for s, _ in self.curve(TRAIN_LOSS)), default="")),
             "wall_time_s": wall if wall is not None else "",
             "tokens_per_s": m.get("train_tokens_per_s") or "",
             "best_val_bpc": best.get(CURVE, ""),
@@ -131,7 +133,10 @@ def find_runs(paths: list[str | Path]) -> list[Path]:
 
 def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float, float]]]:
     """Every logged scalar as ``(step, value, wall_time)``: TensorBoard, else the CSV log."""
-    events = sorted(run_dir.glob("tensorboard/**/events.out.tfevents.*"))
+    # In the run directory itself; earlier runs of gm wrote them under tensorboard/.
+    events = sorted(run_dir.glob("events.out.tfevents.*")) or sorted(
+        run_dir.glob("tensorboard/**/events.out.tfevents.*")
+    )
     if events:
         from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -192,16 +197,35 @@ def read_run(path: Path) -> Run:
     return run
 
 
-def labels(runs: list[Run]) -> dict[str, str]:
-    """Short names for tables and legends: the job number and the overrides that differ
-    between the runs (the ones every run shares are said once, above the table)."""
+def labels(runs: list[Run]) -> dict[Path, str]:
+    """Short names for tables and legends, by run directory: the job number and the
+    overrides that differ between the runs (the ones every run shares are said once,
+    above the table); distinct for distinct directories. Where the job number
+    and overrides do not tell two runs apart (job 0 of two sweeps, or runs without their
+    ``.hydra`` overrides), the number gives way to as much of the directory's path as
+    does: its name, then its parent folder and name, and so on."""
     shared = set.intersection(*(set(r.overrides) for r in runs)) if runs else set()
-    out = {}
-    for run in runs:
+    depth = dict.fromkeys((run.path for run in runs), 0)  # 0: the job number alone
+
+    def label(run: Run) -> str:
+        k = depth[run.path]
+        parts = run.path.parts
+        if k == 0:
+            where = run.name.split("_")[0] if re.match(r"\d+_", run.name) else run.name
+        else:
+            where = "/".join(parts[-k:]) if k < len(parts) else str(run.path.resolve())
         varying = " ".join(o for o in run.overrides if o not in shared)
-        number = run.name.split("_")[0] if re.match(r"\d+_", run.name) else run.name
-        out[run.name] = f"{number}: {varying}" if varying else number
-    return out
+        return f"{where}: {varying}" if varying else where
+
+    while True:
+        holders: dict[str, set[Path]] = {}
+        for run in runs:
+            holders.setdefault(label(run), set()).add(run.path.resolve())
+        clashing = [run for run in runs if len(holders[label(run)]) > 1]
+        if not clashing:
+            return {run.path: label(run) for run in runs}
+        for run in clashing:  # ends: the whole resolved paths of distinct directories differ
+            depth[run.path] += 1
 
 
 def _cell(value: Any, digits: int = 4) -> str:
@@ -216,7 +240,9 @@ def _cell(value: Any, digits: int = 4) -> str:
 
 def markdown(runs: list[Run], rows: list[dict[str, Any]]) -> str:
     """``report.md``: the table, the figures, and what failed or has not finished."""
-    names = labels(runs)
+    # By position, not by name: two sweeps' job 0 have one name and two labels.
+    by_path = labels(runs)
+    names = [by_path[run.path] for run in runs]
     shared = set.intersection(*(set(r.overrides) for r in runs)) if runs else set()
     statuses = ("finished", "failed", "running or stopped")
     counts = ", ".join(f"{sum(r.status == s for r in runs)} {s}" for s in statuses)
@@ -235,12 +261,12 @@ def markdown(runs: list[Run], rows: list[dict[str, Any]]) -> str:
         "| best val bpc (step) | overfits after epoch | stateful | chunk | stateless |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for row in rows:
+    for name, row in zip(names, rows, strict=True):
         best = _cell(row["best_val_bpc"])
         if row["best_step"] != "":
             best += f" ({row['best_step']})"
         cells = [
-            _cell(names[row["run"]]),
+            _cell(name),
             row["status"],
             _cell(row["model"]),
             _cell(row["parameters"]),
@@ -254,58 +280,81 @@ def markdown(runs: list[Run], rows: list[dict[str, Any]]) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Run directories:", ""] + [f"- `{r['run']}`" for r in rows]
     lines += ["", "![validation curves](val_bpc.png)", "", "![best validation bpc](best_bpc.png)"]
-    failed = [r for r in rows if r["status"] == "failed"]
+    failed = [(n, r) for n, r in zip(names, rows, strict=True) if r["status"] == "failed"]
     if failed:
         lines += ["", "## Failed", ""]
-        lines += [f"- **{names[r['run']]}**: {r['error']}" for r in failed]
-    unfinished = [r for r in rows if r["status"] == "running or stopped"]
+        lines += [f"- **{n}**: {r['error']}" for n, r in failed]
+    unfinished = [
+        (n, r) for n, r in zip(names, rows, strict=True) if r["status"] == "running or stopped"
+    ]
     if unfinished:
         lines += ["", "## Running or stopped", ""]
         lines += [
-            f"- **{names[r['run']]}**: no metrics.json yet; best so far {_cell(r['best_val_bpc'])}"
-            for r in unfinished
+            f"- **{n}**: no metrics.json yet; best so far {_cell(r['best_val_bpc'])}"
+            for n, r in unfinished
         ]
     return "\n".join(lines) + "\n"
 
 
-def figures(runs: list[Run], rows: list[dict[str, Any]], out: Path) -> None:
-    """``val_bpc.png`` (all validation curves) and ``best_bpc.png`` (best per run)."""
-    import matplotlib.pyplot as plt
+def figures(runs: list[Run], rows: list[dict[str, Any]], out: Path) -> dict[str, Any]:
+    """``val_bpc.png`` (every run's validation curves, one panel per inference mode) and
+    ``best_bpc.png`` (each run at its best validation, in the three modes). Returns the
+    matplotlib figures by file name, saved and closed, for a test to read."""
+    from gm.figures import bar_figure, mode_curves_figure, save
 
-    from gm.figures import save
+    names = labels(runs)
+    curves = {
+        f"{names[run.path]} ({run.status})": {
+            mode: _mode_points(run, tag) for mode, tag in BPC_TAGS.items()
+        }
+        for run in runs
+    }
+    made = {
+        "val_bpc.png": mode_curves_figure(
+            curves,
+            f"Validation bits per character during training: {len(runs)} "
+            f"run{'' if len(runs) == 1 else 's'}, in the three inference modes (lower is better)",
+            "validation bits per character",
+        )
+    }
 
-    # Figures keep labels short; the table has them whole.
-    names = {k: v if len(v) <= 50 else v[:49] + "…" for k, v in labels(runs).items()}
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
-    for run in runs:
-        # A finished run's own record first: its steps are the table's.
-        history = [(h["step"], h.get(CURVE)) for h in run.metrics.get("history", [])]
-        points = history or run.curve()
-        if points:
-            steps, values = zip(*points, strict=True)
-            ax.plot(steps, values, marker=".", lw=1.2, label=f"{names[run.name]} ({run.status})")
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("validation bits per character (state carried)")
-    ax.set_title("Validation curves")
-    ax.grid(alpha=0.3)
-    if ax.lines:
-        ax.legend(frameon=False, fontsize="small")
-    fig.tight_layout()
-    save(fig, out / "val_bpc.png")
-
-    scored = [r for r in rows if r["best_val_bpc"] != ""]
-    fig, ax = plt.subplots(figsize=(8, 0.5 * len(scored) + 1.5), dpi=110)
-    bars = ax.barh(
-        [names[r["run"]] for r in scored], [r["best_val_bpc"] for r in scored], color="tab:green"
+    # The table's best validation (the lowest stateful bpc) of each run, scored in every
+    # mode at that step: the three bars of a run are the same weights.
+    best = {}
+    for run, row in zip(runs, rows, strict=True):
+        step = row["best_step"]
+        if step != "":
+            at_step = {mode: _value_at(run, tag, step) for mode, tag in BPC_TAGS.items()}
+            best[f"{names[run.path]}\nstep {step}"] = {
+                mode: value for mode, value in at_step.items() if value is not None
+            }
+    made["best_bpc.png"] = bar_figure(
+        best,
+        "validation bits per character (lower is better)",
+        "Each run at its best validation (the lowest stateful bpc, at the step under the run's "
+        "name), scored in the three inference modes",
     )
-    ax.bar_label(bars, fmt="%.3f", padding=3)
-    ax.margins(x=0.12)  # room for the labels
-    ax.invert_yaxis()  # first job on top
-    ax.set_xlabel("best validation bits per character")
-    ax.set_title("Best validation bpc per run")
-    ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    save(fig, out / "best_bpc.png")
+    for name, fig in made.items():
+        save(fig, out / name)
+    return made
+
+
+def _mode_points(run: Run, tag: str) -> list[tuple[int, float | None]]:
+    """``(step, value)`` of one mode's validations: a finished run's own record first (its
+    steps are the table's), else the logged curve (a run in progress, or a record written
+    before every mode was kept in it)."""
+    history = [(h["step"], h.get(tag)) for h in run.metrics.get("history", []) if "step" in h]
+    if any(value is not None for _, value in history):
+        return history
+    return list(run.curve(tag))
+
+
+def _value_at(run: Run, tag: str, step: int) -> float | None:
+    """The finite value of ``tag`` at validation ``step``, else None."""
+    for at, value in _mode_points(run, tag):
+        if at == step and value is not None and math.isfinite(value):
+            return value
+    return None
 
 
 def write_report(paths: list[str | Path], out: str | Path) -> list[Run]:

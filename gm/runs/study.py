@@ -9,6 +9,7 @@ folder stands for all the runs inside it. Nothing is trained.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -47,8 +48,26 @@ def expand_runs(paths: list[str]) -> list[Path]:
 
 
 def run_label(path: Path, trained: TrainedModel) -> str:
+    """The run's name in tables and figures: its model, its training regime and where it
+    is, e.g. ``astra_alpha (carried) · 2026-05-01_12-00-00`` or ``astra_alpha (windowed) ·
+    2026-05-01_12-00-00 job 3``. The place keeps two runs of one model apart: a single run's
+    folder (its start time), or a sweep's folder and the job's number; a checkpoint file
+    adds its own name (two checkpoints of one run)."""
     regime = {True: "carried", False: "windowed"}.get(trained.carry_state, "?")
-    return f"{trained.name or path.name} ({regime})"
+    model = trained.name or path.name
+    # A checkpoint sits in <run>/checkpoints/; a bundle or a run is a folder of its own.
+    run_dir = path.parent.parent if path.is_file() and path.parent.name == "checkpoints" else path
+    folder, name = run_dir.parent.name, run_dir.name
+    job = re.fullmatch(r"(\d+)(_.*)?", name)  # a sweep job: <num> or <num>_<overrides>
+    if job:
+        where = f"{folder} job {job.group(1)}"  # the number: the overrides would make it long
+    elif folder in (model, ""):  # outputs/<model>/<time>: the model is said already
+        where = name
+    else:
+        where = f"{folder}/{name}"
+    if path.is_file():
+        where += f" {path.name}"
+    return f"{model} ({regime}) · {where}"
 
 
 def check_corpus(
@@ -124,6 +143,7 @@ def study_one(path: Path, cfg: DictConfig) -> dict[str, Any]:
         "spec": trained.spec,
         "parameters": sum(p.numel() for p in trained.model.parameters()),
         "seq_len": trained.seq_len,
+        "step": (trained.training or {}).get("global_step"),  # named in the figures' titles
         "scores": scores,
         "curves": curves,
         "samples": samples,
@@ -180,14 +200,22 @@ def write_study(results: list[dict[str, Any]], out: Path) -> Path:
         lines.append(f"- {r['label']}: {seen}")
 
     bars = {r["label"]: {m: r["scores"][m]["bpc"] for m in MODES} for r in results}
+    bars_title = (
+        "Bits per character of each run's validation split in the three inference modes "
+        "(the same weights in every mode)"
+    )
     save(
-        bar_figure(bars, "validation bpc", "Bits per character by inference mode"),
+        bar_figure(bars, "validation bits per character (lower is better)", bars_title),
         out / "bpc_by_mode.png",
     )
     lines += ["", "![bpc by mode](bpc_by_mode.png)", "", "## Loss by position", ""]
     for i, r in enumerate(results):
         name = f"loss_by_position_{i}.png"
-        save(loss_by_position_figure(r["curves"], r["label"]), out / name)
+        # Run and model are in the label; the step, where the result has it, says which
+        # checkpoint was scored.
+        step = f" · step {r['step']}" if r.get("step") is not None else ""
+        title = f"{r['label']} · {r['path']}{step} · study of the validation split"
+        save(loss_by_position_figure(r["curves"], title), out / name)
         lines.append(f"![{r['label']}]({name})")
 
     lines += [

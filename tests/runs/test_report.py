@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gm.errors import UserError
-from gm.runs.report import find_runs, write_report
+from gm.runs.report import Run, figures, find_runs, labels, markdown, read_run, write_report
 from tests.conftest import run_script
 
 
@@ -95,3 +95,75 @@ def test_run_dir_files_are_read_as_plain_text_never_resolved(
     assert runs[1].overrides == [] and runs[1].model == ""
     for name in ("report.md", "report.csv"):
         assert "s3cr3t-value" not in (tmp_path / "out" / name).read_text(), name
+
+
+def _all_modes(run: Path, stateful: list[float]) -> None:
+    """A finished run whose record has the three modes: chunk +0.2, stateless +1."""
+    run.mkdir(parents=True)
+    history = [
+        {"epoch": i, "step": 10 * (i + 1), "val/bpc": b, "val/bpc_chunk": b + 0.2,
+         "val/bpc_stateless": b + 1.0}
+        for i, b in enumerate(stateful)
+    ]  # fmt: skip
+    (run / "metrics.json").write_text(json.dumps({"final": history[-1], "history": history}))
+
+
+def test_the_report_figures_plot_all_three_modes(tmp_path: Path) -> None:
+    """val_bpc.png has a panel per inference mode, each with every run's curve (a finished
+    run's record, a running run's logged scalars); best_bpc.png has each run's best
+    validation in the three modes, at the table's best step."""
+    _all_modes(tmp_path / "sweep" / "0_lr=1", [3.0, 2.5, 2.7])
+    running = tmp_path / "sweep" / "1_lr=2"
+    (running / "csv").mkdir(parents=True)
+    (running / "csv" / "metrics.csv").write_text(
+        "epoch,step,val/bpc,val/bpc_chunk,val/bpc_stateless\n0,10,3.2,3.5,4.0\n0,20,2.9,3.1,4.0\n"
+    )
+    runs = [read_run(p) for p in find_runs([tmp_path / "sweep"])]
+    made = figures(runs, [r.row() for r in runs], tmp_path)
+    assert (tmp_path / "val_bpc.png").is_file() and (tmp_path / "best_bpc.png").is_file()
+
+    panels = made["val_bpc.png"].axes
+    assert len(panels) == 3
+    for ax, mode, offset in zip(
+        panels, ("stateful", "chunk", "stateless"), (0, 0.2, 1.0), strict=True
+    ):
+        assert mode in ax.get_title()
+        finished, unfinished = ax.lines
+        assert list(finished.get_ydata()) == pytest.approx(
+            [3.0 + offset, 2.5 + offset, 2.7 + offset]
+        )
+        assert list(finished.get_xdata()) == [10, 20, 30]
+        assert len(unfinished.get_ydata()) == 2
+        assert ax.get_xlabel() == "optimizer step"
+    assert "bits per character" in panels[0].get_ylabel()
+    legend = [t.get_text() for t in made["val_bpc.png"].legends[0].get_texts()]
+    assert legend == ["0 (finished)", "1 (running or stopped)"]
+
+    (ax,) = made["best_bpc.png"].axes
+    values = {t.get_text() for t in ax.texts}
+    assert {"2.500", "2.700", "3.500", "2.900", "3.100", "4.000"} <= values  # steps 20 and 20
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks == ["0\nstep 20", "1\nstep 20"]
+    for fig in made.values():
+        width, _ = fig.get_size_inches() * fig.dpi
+        assert width >= 1200
+
+
+def test_two_runs_of_one_model_with_the_same_overrides_get_distinct_labels(
+    tmp_path: Path,
+) -> None:
+    """Job 0 of two sweeps with the same overrides: not both "0" in the table, nor one
+    legend entry for two curves; a run without its .hydra overrides neither."""
+    paths = [tmp_path / "a" / "0_model=x", tmp_path / "b" / "0_model=x", tmp_path / "b" / "0_y"]
+    runs = [Run(path=p, status="finished", overrides=["model=x"]) for p in paths]
+    assert labels(runs[1:]) == {runs[1].path: "0_model=x", runs[2].path: "0_y"}
+    for run, bpc in zip(runs, (2.0, 2.1, 2.2), strict=True):
+        run.metrics = {"history": [{"step": 10, "val/bpc": bpc}]}
+    made = figures(runs, [r.row() for r in runs], tmp_path)
+    legend = [t.get_text() for t in made["val_bpc.png"].legends[0].get_texts()]
+    assert len(set(legend)) == 3, legend
+    assert legend[0].startswith("a/0_model=x") and legend[1].startswith("b/0_model=x")
+    (ax,) = made["best_bpc.png"].axes
+    assert len(ax.get_xticks()) == 3  # one group of bars per run, none merged by its label
+    table = markdown(runs, [r.row() for r in runs])
+    assert "| a/0_model=x |" in table and "| b/0_model=x |" in table

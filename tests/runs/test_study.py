@@ -6,6 +6,15 @@ import json
 import shutil
 from pathlib import Path
 
+import matplotlib.pyplot as plt
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from gm.artifacts import TrainedModel
+from gm.evaluation import MODES
+from gm.runs import study
+from gm.runs.study import run_label, write_study
 from tests.conftest import FAST_TRAIN, run_script, run_train
 
 
@@ -96,3 +105,73 @@ def test_study_refuses_a_changed_corpus_unless_allowed(trained_run: Path, tmp_pa
     warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and str(corpus) in warnings[0], proc.stderr
     assert (tmp_path / "study" / "study.json").is_file()
+
+
+def _trained(path: Path, carry_state: bool = True) -> TrainedModel:
+    """What ``run_label`` reads of a loaded run: the model's name and training regime."""
+    return TrainedModel(
+        model=torch.nn.Identity(), tokenizer=None, spec={}, seq_len=4, source=path,
+        name="astra_alpha", carry_state=carry_state,
+    )  # fmt: skip
+
+
+def test_two_runs_of_one_model_get_distinct_labels(tmp_path: Path) -> None:
+    """Two single runs of one model, job 0 of two sweeps with the same overrides, and two
+    checkpoints of one run: each its own label, every one naming the model and regime."""
+    places = [
+        tmp_path / "outputs" / "astra_alpha" / "2026-05-01_12-00-00",
+        tmp_path / "outputs" / "astra_alpha" / "2026-05-01_13-00-00",
+        tmp_path / "multirun" / "2026-05-02_09-00-00" / "0_optimizer.lr=0.001",
+        tmp_path / "multirun" / "2026-05-03_09-00-00" / "0_optimizer.lr=0.001",
+    ]
+    for place in places:
+        (place / "checkpoints").mkdir(parents=True)
+    ckpts = [places[0] / "checkpoints" / "best.ckpt", places[0] / "checkpoints" / "last.ckpt"]
+    for ckpt in ckpts:
+        ckpt.touch()
+    names = [run_label(p, _trained(p)) for p in [*places, *ckpts]]
+    assert len(set(names)) == len(names), names
+    assert all(n.startswith("astra_alpha (carried) · ") for n in names), names
+    assert names[0] == "astra_alpha (carried) · 2026-05-01_12-00-00"
+    assert names[2] == "astra_alpha (carried) · 2026-05-02_09-00-00 job 0"
+    assert run_label(places[0], _trained(places[0], False)).startswith("astra_alpha (windowed)")
+
+
+def test_study_figures_name_their_run_and_are_readable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loss-by-position figure's title names the run, its model and its directory; the
+    bar figure has one group per run, with the three modes' values; both are readable."""
+    made: list[Figure] = []
+
+    def keep(make):  # the figure as write_study made it, before it is saved and closed
+        def wrapper(*args: object) -> Figure:
+            made.append(make(*args))
+            return made[-1]
+
+        return wrapper
+
+    monkeypatch.setattr(study, "loss_by_position_figure", keep(study.loss_by_position_figure))
+    monkeypatch.setattr(study, "bar_figure", keep(study.bar_figure))
+    scores = {m: {"loss": 1.0 + i, "bpc": 1.5 + i, "ppl": 3.0} for i, m in enumerate(MODES)}
+    sample = {"text": "to be", "distinct_2": 1.0, "distinct_3": 1.0, "longest_repeat": 0,
+              "known_words": 1.0}  # fmt: skip
+    results = [
+        {"path": f"/runs/astra_alpha/{t}", "label": f"astra_alpha (carried) · {t}",
+         "name": "astra_alpha", "carry_state": True, "spec": {}, "parameters": 10,
+         "seq_len": 2, "scores": scores, "curves": {m: [2.0, 1.0, 1.5] for m in MODES},
+         "samples": {m: sample for m in MODES}, "overfitting_onset": None}
+        for t in ("2026-05-01_12-00-00", "2026-05-01_13-00-00")
+    ]  # fmt: skip
+    write_study(results, tmp_path)
+    bars, *by_position = made
+    assert len(by_position) == 2
+    for fig, r in zip(by_position, results, strict=True):
+        title = fig.axes[0].get_title().replace("\n", " ")
+        assert r["label"] in title and r["path"] in title, title
+    (ax,) = bars.axes
+    assert len(ax.get_xticks()) == 2
+    assert {"1.500", "2.500", "3.500"} <= {t.get_text() for t in ax.texts}
+    for name in ("bpc_by_mode.png", "loss_by_position_0.png"):
+        height, width = plt.imread(tmp_path / name).shape[:2]
+        assert width >= 1200 and height >= 700, (name, width, height)
