@@ -13,7 +13,7 @@ from gm.config import CONF_DIR, is_multirun, model_choice
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def main(cfg: DictConfig) -> None:
     from gm.runs.sweep import run_job
-    from gm.training.summary import print_summary
+    from gm.training.terminal import print_summary
     from gm.training.train import train  # imported late: --help stays fast
 
     def train_this(cfg: DictConfig) -> dict:

@@ -33,6 +33,12 @@ def metric_key(name: str, mode: str) -> str:
     return f"val/{name}" if mode == "stateful" else f"val/{name}_{mode}"
 
 
+def best_key(name: str, mode: str) -> str:
+    """The logged tag of metric ``name`` in ``mode`` at the best validation so far (the one
+    with the lowest stateful loss): ``best/val_bpc_chunk``."""
+    return "best/" + metric_key(name, mode).replace("/", "_")
+
+
 def mode_nll(
     model: nn.Module, x: Tensor, y: Tensor, mode: str, state: State | None = None
 ) -> tuple[Tensor, State | None]:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from gm.evaluation import MODES
 from tests.conftest import FAST_TRAIN, run_train
 
 
@@ -19,7 +20,7 @@ def test_two_batch_fit_writes_metrics_events_and_checkpoints(tmp_path: Path, tex
     assert metrics["steps"] == 2 and metrics["parameters"] > 0
     for key in ("val/loss", "val/bpc", "val/ppl", "val/loss_chunk", "val/loss_stateless"):
         assert metrics["final"][key] > 0
-    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    assert list(run.glob("events.out.tfevents.*"))  # named by the run directory in TensorBoard
     assert (run / "tokenizer.json").is_file()
     curves = json.loads((run / "loss_by_position.json").read_text())["curves"]
     assert len(curves["chunk"]) == 16 + 1 and (run / "loss_by_position.png").is_file()
@@ -30,7 +31,15 @@ def test_two_batch_fit_writes_metrics_events_and_checkpoints(tmp_path: Path, tex
     # Hyperparameters are plain containers: the checkpoint loads without unpickling code.
     ckpt = torch.load(last, weights_only=True, map_location="cpu")
     assert ckpt["hyper_parameters"]["model"]["cell"] == "gru"
-    assert "best val/loss" in proc.stdout
+    # The summary: the best validation in the three modes, then what to run next.
+    out = proc.stdout
+    assert "best validation" in out and all(mode in out for mode in MODES)
+    assert f"{metrics['best']['val/loss_chunk']:.4f}" in out
+    for command in ("python generate.py ckpt=", "tensorboard --logdir", "python -m gm.report"):
+        assert command in out
+    # Known noise is silenced at its source; a warning about the user's settings is not.
+    for noise in ("Tip:", "TPU available", "`Trainer.fit` stopped", "LeafSpec", "FLOPs"):
+        assert noise not in out + proc.stderr
     # The run ends with an exported bundle of its best checkpoint.
     assert (run / "export" / "SHA256SUMS").is_file()
     assert (run / "export" / "model.safetensors").is_file()

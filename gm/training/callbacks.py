@@ -11,16 +11,24 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_only
 
 from gm.atomic import write_json_atomic
+from gm.evaluation import MODES, best_key, metric_key
 from gm.metrics import overfitting_onset
+from gm.runtime import TrainingProcesses, share_of_cores
 
 
 class Checkpoint(ModelCheckpoint):
-    """Lightning's ModelCheckpoint that also saves last.ckpt every ``every_n_train_steps``
-    — from step N on, not only once a validation has run — while still saving best and
-    last at every validation (Lightning alone makes the two triggers mutually exclusive)."""
+    """Lightning's ModelCheckpoint where ``every_n_train_steps`` saves last.ckpt only —
+    from step N on, not only once a validation has run — and best and last are saved at
+    every validation (Lightning alone makes the two triggers mutually exclusive).
+
+    "Best" is judged at validations only: between two of them the logged ``val/loss``
+    belongs to older weights (the untrained model's, before the first validation), so a
+    step save scored with it would name the wrong weights best.
+    """
 
     def on_train_batch_end(
         self,
@@ -30,19 +38,18 @@ class Checkpoint(ModelCheckpoint):
         batch: Any,
         batch_idx: int,
     ) -> None:
-        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
-        candidates = self._monitor_candidates(trainer)
-        last_batch = trainer.fit_loop.epoch_loop.batch_progress.is_last_batch
-        if not self._defer_save_until_validation or self.monitor in candidates or last_batch:
-            return  # (at an epoch's last batch the validation right after saves)
-        # Lightning holds every step save until val/loss exists, so a kill in the first
-        # epoch would leave nothing to resume. last.ckpt needs no metric: save it now.
-        self._defer_save_until_validation = False
-        if not self._should_skip_saving_checkpoint(trainer):
-            previous = self._last_global_step_saved
-            self._save_last_checkpoint(trainer, candidates)
-            # A validation at this very step must still save best and last.
-            self._last_global_step_saved = previous
+        if self._train_time_interval is not None:  # (time-based saves: Lightning's rules)
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+            return
+        n = self._every_n_train_steps
+        if n < 1 or trainer.global_step % n or self._should_skip_saving_checkpoint(trainer):
+            return
+        if trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+            return  # the validation right after this batch saves
+        previous = self._last_global_step_saved
+        self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        # A validation at this very step must still save best and last.
+        self._last_global_step_saved = previous
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_validation_end(trainer, pl_module)
@@ -50,6 +57,62 @@ class Checkpoint(ModelCheckpoint):
             candidates = self._monitor_candidates(trainer)
             self._save_topk_checkpoint(trainer, candidates)
             self._save_last_checkpoint(trainer, candidates)
+
+
+class ShareCores(L.Callback):
+    """Torch's thread count for this run: ``threads`` when given; else a share of the
+    cores among the gm runs training on this machine (``gm.runtime.share_of_cores``),
+    counted again every ``every_s`` seconds, so a run started or ended beside this one
+    moves the share both ways."""
+
+    def __init__(self, threads: int | None = None, every_s: float = 10.0) -> None:
+        self.threads, self.every_s = threads, every_s
+        self._running: TrainingProcesses | None = None
+        self._checked = -math.inf
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        elif self._running is None:
+            self._running = TrainingProcesses().__enter__()
+            self._share()
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        if self._running is not None and time.monotonic() - self._checked > self.every_s:
+            self._share()
+
+    def _share(self) -> None:
+        self._checked = time.monotonic()
+        threads = share_of_cores(self._running.count())
+        if threads != torch.get_num_threads():
+            torch.set_num_threads(threads)
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self._running is not None:
+            self._running.__exit__()
+            self._running = None
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        self.teardown(trainer, pl_module, "")
+
+
+class ValidateAtStart(L.Callback):
+    """A full validation of the untrained model at step 0, before the first training
+    step, so every curve starts where training starts. It replaces Lightning's sanity
+    check (two batches, never logged) as the check that validation works before any
+    time is spent training. A resumed run, already past step 0, does not repeat it."""
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.global_step > 0:
+            return
+        # As Lightning's training loop runs a validation between two steps.
+        trainer.validating = True
+        trainer.fit_loop.epoch_loop.val_loop.run()
+        trainer.training = True
 
 
 class TokensPerSecond(L.Callback):
@@ -86,7 +149,7 @@ class TokensPerSecond(L.Callback):
         n = batch[0].numel() * trainer.world_size
         self.tokens += n
         self.seconds += elapsed
-        pl_module.log("train/tokens_per_s", n / max(elapsed, 1e-9), on_step=True, prog_bar=False)
+        pl_module.log("train/tokens_per_s", n / max(elapsed, 1e-9), on_step=True, prog_bar=True)
 
     @property
     def mean(self) -> float:
@@ -105,13 +168,19 @@ def _floats(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
 
 class MetricsJSON(L.Callback):
     """Writes ``metrics.json`` at the end of fit: final and best validation metrics,
-    epochs, steps, wall time, parameters, throughput and checkpoint paths."""
+    epochs, steps, wall time, parameters, throughput and checkpoint paths.
+
+    It owns "best": the validation with the lowest ``monitor`` (after at least one step),
+    logged to every logger at every validation under ``best_key`` tags. The validation
+    of the untrained model (step 0) is kept apart as ``initial``.
+    """
 
     def __init__(self, path: str | os.PathLike, monitor: str = "val/loss") -> None:
         self.path = Path(path)
         self.monitor = monitor
         self.best: dict[str, float] = {}
         self.best_epoch: int | None = None
+        self.initial: dict[str, float] = {}
         self.history: list[dict[str, float]] = []
         # The training loss since the previous validation, summed per batch; each
         # history entry records its mean beside the validation metrics.
@@ -132,6 +201,7 @@ class MetricsJSON(L.Callback):
         return {
             "best": self.best,
             "best_epoch": self.best_epoch,
+            "initial": self.initial,
             "history": self.history,
             "train_loss": self.train_loss,
             "wall_time_s": self.wall_time_s,
@@ -139,6 +209,7 @@ class MetricsJSON(L.Callback):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best, self.best_epoch = dict(state["best"]), state["best_epoch"]
+        self.initial = dict(state.get("initial", {}))
         self.history = [dict(h) for h in state["history"]]
         self.train_loss = list(state.get("train_loss", [0.0, 0]))
         self._earlier_s = float(state.get("wall_time_s", 0.0))
@@ -151,7 +222,7 @@ class MetricsJSON(L.Callback):
         batch: Any,
         batch_idx: int,
     ) -> None:
-        loss = trainer.callback_metrics.get("train/loss_step")  # the global batch's, under DDP
+        loss = trainer.callback_metrics.get("train/loss")  # the global batch's, under DDP
         if loss is not None and math.isfinite(float(loss)):
             self.train_loss[0] += float(loss)
             self.train_loss[1] += 1
@@ -162,6 +233,10 @@ class MetricsJSON(L.Callback):
         val = _floats(trainer.callback_metrics, "val/")
         if self.monitor not in val or val[self.monitor] is None:
             return
+        if trainer.state.fn == TrainerFn.FITTING and trainer.global_step == 0:
+            # The untrained model (ValidateAtStart): a starting point, never the best.
+            self.initial = {"step": 0, **val}
+            return
         total, batches = self.train_loss
         train = {"train/loss": total / batches} if batches else {}
         self.train_loss = [0.0, 0]
@@ -170,6 +245,14 @@ class MetricsJSON(L.Callback):
         )
         if not self.best or val[self.monitor] < self.best[self.monitor]:
             self.best, self.best_epoch = val, trainer.current_epoch
+        best = {
+            best_key(name, mode): self.best[metric_key(name, mode)]
+            for name in ("loss", "bpc")
+            for mode in MODES
+            if self.best.get(metric_key(name, mode)) is not None
+        }
+        for logger in trainer.loggers:
+            logger.log_metrics(best, step=trainer.global_step)
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         ckpt = trainer.checkpoint_callback
@@ -194,6 +277,7 @@ class MetricsJSON(L.Callback):
         payload = {
             "final": self.history[-1] if self.history else {},
             "best": {"epoch": self.best_epoch, **self.best},
+            "initial": self.initial,
             "history": self.history,
             "epochs": trainer.current_epoch,
             "steps": trainer.global_step,
@@ -202,6 +286,7 @@ class MetricsJSON(L.Callback):
             if throughput and throughput.mean
             else None,
             "parameters": sum(p.numel() for p in pl_module.parameters() if p.requires_grad),
+            "threads": torch.get_num_threads(),
             "model": dict(pl_module.hparams.get("model", {})),
             "data": trainer.datamodule.stats() if hasattr(trainer.datamodule, "stats") else {},
             "tokenizer": {
@@ -242,7 +327,11 @@ class LossByPosition(L.Callback):
 
         payload = {"epoch": trainer.current_epoch, "step": trainer.global_step, "curves": curves}
         write_json_atomic(self.directory / "loss_by_position.json", payload)
-        title = f"Loss by position, epoch {trainer.current_epoch}"
+        model = getattr(pl_module, "extra", {}).get("model_name") or type(pl_module.model).__name__
+        run = "/".join(self.directory.parts[-2:])
+        untrained = trainer.state.fn == TrainerFn.FITTING and trainer.global_step == 0
+        when = "untrained" if untrained else f"epoch {trainer.current_epoch}"
+        title = f"{model} · {run} · step {trainer.global_step} ({when})"
         for logger in trainer.loggers:
             if hasattr(logger.experiment, "add_figure"):  # TensorBoard
                 fig = loss_by_position_figure(curves, title)

@@ -53,6 +53,7 @@ class LanguageModelTask(L.LightningModule):
         # Plain containers only, so checkpoints load with ``weights_only=True``.
         # ``extra`` (the tokenizer itself, corpus identity) goes into checkpoints, not hparams.
         # Named, not collected from the frame, so a wrapped constructor records the same.
+        # Not sent to the loggers: train() logs the settings a reader compares runs by.
         self.save_hyperparameters(
             {
                 "model": model,
@@ -62,7 +63,8 @@ class LanguageModelTask(L.LightningModule):
                 "carry_state": carry_state,
                 "seq_len": seq_len,
                 "compile": compile,
-            }
+            },
+            logger=False,
         )
         self.extra = extra or {}
         self.model = build_model(model)
@@ -176,7 +178,11 @@ class LanguageModelTask(L.LightningModule):
         if not torch.isfinite(loss):
             self._stop(f"the training loss is {loss.item()}")
         # Under DDP, the mean over processes: the loss of the whole (global) batch.
-        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, sync_dist=True)
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=False, sync_dist=True)
+        # "step" is the x value Lightning logs the other values at: the optimizer steps
+        # taken before they were measured, as in metrics.json and the figures. Without it
+        # validation lands one step early and an "epoch" series joins every log.
+        self.log("step", float(self.global_step), on_step=True, on_epoch=False)
         return loss
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
@@ -212,6 +218,11 @@ class LanguageModelTask(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         self.loss_by_position = {}
+        if self.trainer.sanity_checking:
+            # Two batches' worth: a check that validation runs, not a number to show.
+            for metric in self.val_metrics.values():
+                metric.reset()
+            return
         for mode, metric in self.val_metrics.items():
             suffix = "" if mode == "stateful" else f"_{mode}"
             for name, value in metric.compute().items():
@@ -219,9 +230,10 @@ class LanguageModelTask(L.LightningModule):
                 key = f"val/{name}{suffix}"
                 # compute() already reduced the sums across DDP processes, so every process
                 # logs the same value; sync_dist averages equal values, and says so.
-                self.log(key, value, prog_bar=key in ("val/loss", "val/bpc"), sync_dist=True)
+                self.log(key, value, prog_bar=name == "loss", sync_dist=True)
             self.loss_by_position[mode] = metric.loss_by_position()
             metric.reset()
+        self.log("step", float(self.global_step))  # (see training_step)
 
     # --- optimisation ---------------------------------------------------------------
 
@@ -253,5 +265,5 @@ class LanguageModelTask(L.LightningModule):
         )
         return {
             "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": "train/lr"},
         }

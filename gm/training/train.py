@@ -28,6 +28,8 @@ from gm.training.distributed import check_launcher, is_global_zero
 from gm.training.run_dir import claim_run_dir, record_config
 from gm.training.settings import TRAIN_SETTINGS
 from gm.training.task import LanguageModelTask
+from gm.training.tensorboard import key_hparams
+from gm.training.terminal import silence_known_noise
 
 
 def _plain(cfg: DictConfig) -> dict[str, Any]:
@@ -49,6 +51,7 @@ def train(cfg: DictConfig, model_name: str = "") -> dict[str, Any]:
     directory changes until every check has passed.
     """
     check_config(cfg)
+    silence_known_noise()
     if cfg.get("keep_freed_memory", True):
         keep_freed_memory()
     if cfg.get("compile"):
@@ -110,6 +113,9 @@ def _train(
     if is_global_zero():
         tokenizer.save(run_dir)
         record_config(cfg, run_dir, resuming)
+    parameters = sum(p.numel() for p in task.parameters() if p.requires_grad)
+    for logger in trainer.loggers:  # (each writes on rank 0 only)
+        logger.log_hyperparams(key_hparams(cfg, model_name, parameters))
     try:
         if count_based:
             count(task, trainer, datamodule, run_dir)

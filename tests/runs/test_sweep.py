@@ -36,7 +36,7 @@ def test_multirun_runs_every_job_reports_a_failure_and_writes_the_report(
         assert f"optimizer.lr={lr}" in job and "model=rnn" in job
     for job in jobs[:2]:
         assert (sweep / job / "metrics.json").is_file()
-        assert list((sweep / job / "tensorboard").glob("events.out.tfevents.*"))
+        assert list((sweep / job).glob("events.out.tfevents.*"))
     failed = json.loads((sweep / jobs[2] / "failed.json").read_text())
     assert failed["job"] == 2 and "optimizer.lr=-1" in failed["overrides"]
 
@@ -58,3 +58,31 @@ def test_multirun_runs_every_job_reports_a_failure_and_writes_the_report(
     assert "optimizer.lr must be a number > 0" in rows[2]["error"]
     report = (out / "report.md").read_text()
     assert all(job in report for job in jobs) and "## Failed" in report
+
+
+@pytest.mark.slow
+def test_a_parallel_launcher_divides_the_cores_among_its_jobs(
+    tmp_path: Path, text_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two joblib jobs at once each take half the cores (threads=null), instead of each
+    starting torch with all of them; threads=N still wins. (joblib's loky workers get
+    OMP_NUM_THREADS from joblib, which gm keeps: tests/test_runtime.py.)"""
+    from gm.runtime import cores
+
+    if cores() < 2:
+        pytest.skip("needs at least two cores to divide")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # torch's own choice: every core
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    sweep = tmp_path / "sweep"
+    proc = run_multirun(
+        sweep, f"data.path={text_file}", *FAST_TRAIN, "model=rnn",
+        "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "threads=null,1",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    threads = {
+        setting: json.loads((job / "metrics.json").read_text())["threads"]
+        for job in sweep.iterdir()
+        for setting in ("threads=null", "threads=1")
+        if setting in job.name
+    }
+    assert threads == {"threads=null": cores() // 2, "threads=1": 1}

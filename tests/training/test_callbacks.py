@@ -6,6 +6,8 @@ import json
 import math
 from pathlib import Path
 
+import torch
+
 from tests.conftest import FAST_TRAIN, run_train
 
 
@@ -67,3 +69,43 @@ def test_an_overfitting_run_keeps_its_best_checkpoint_and_names_the_onset(tmp_pa
     assert metrics["best"]["epoch"] == best
     onset = metrics["overfitting_onset"]
     assert onset["epoch"] == best and onset["rise"] == val[-1] - val[best]
+
+
+def test_share_cores_takes_the_setting_or_a_share_that_follows_the_other_runs(
+    tmp_path, monkeypatch
+) -> None:
+    import subprocess
+    import sys
+
+    from gm import runtime
+    from gm.runtime import TrainingProcesses
+    from gm.training import callbacks
+    from gm.training.callbacks import ShareCores
+    from tests.test_runtime import HOLD
+
+    before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(runtime, "cores", lambda: 4)
+    monkeypatch.setattr(callbacks, "TrainingProcesses", lambda: TrainingProcesses(tmp_path))
+    try:
+        ShareCores(threads=3).setup(None, None, "fit")
+        assert torch.get_num_threads() == 3
+        share = ShareCores(every_s=0.0)
+        share.setup(None, None, "fit")
+        assert torch.get_num_threads() == 4  # alone: every core
+        other = subprocess.Popen(
+            [sys.executable, "-c", HOLD, str(tmp_path)], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert other.stdout.readline().strip() == "ready"
+            share.on_train_batch_start(None, None, None, 0)
+            assert torch.get_num_threads() == 2  # a second run started: half each
+        finally:
+            other.kill()
+            other.wait()
+        share.on_train_batch_start(None, None, None, 1)
+        assert torch.get_num_threads() == 4  # it ended: all cores again
+        share.teardown(None, None, "fit")
+        assert TrainingProcesses(tmp_path).count() == 1
+    finally:
+        torch.set_num_threads(before)

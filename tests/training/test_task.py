@@ -417,7 +417,7 @@ def test_the_schedule_spans_the_whole_fit(tmp_path, text_file, trainer, sched, t
 
 
 def test_validation_logs_every_mode_and_starts_each_pass_afresh(tmp_path, text_file) -> None:
-    """Nine numbers (loss, ppl, bpc per mode), the stateful ones on the progress bar, the
+    """Nine numbers (loss, ppl, bpc per mode), the loss of each mode on the progress bar, the
     loss by position per mode; a second validation of one batch scores that batch alone
     (fails if the sums are not reset between passes)."""
     task, dm = _fit(
@@ -431,7 +431,7 @@ def test_validation_logs_every_mode_and_starts_each_pass_afresh(tmp_path, text_f
         for suffix in ("", "_chunk", "_stateless")
     }
     bar = {k for k in task.trainer.progress_bar_metrics if k.startswith("val/")}
-    assert bar == {"val/loss", "val/bpc"}
+    assert bar == {"val/loss", "val/loss_chunk", "val/loss_stateless"}
     assert set(task.loss_by_position) == set(MODES)
     assert all(len(v) == T + 1 for v in task.loss_by_position.values())
 
@@ -575,14 +575,15 @@ def test_a_non_finite_gradient_stops_with_one_sentence(tmp_path, text_file) -> N
     )
 
 
-def test_the_training_loss_is_logged_per_step_and_per_epoch(tmp_path, text_file) -> None:
+def test_the_training_loss_is_logged_per_step_under_its_documented_tag(tmp_path, text_file):
     task, _ = _fit(
         tmp_path, text_file, lr=1e-2, limit_train_batches=2, limit_val_batches=1,
         num_sanity_val_steps=0,
     )  # fmt: skip
-    logged = task.trainer.callback_metrics
-    assert {"train/loss_step", "train/loss_epoch", "train/grad_norm"} <= set(logged)
-    assert {"train/loss_step", "train/loss_epoch"} <= set(task.trainer.progress_bar_metrics)
+    logged = set(task.trainer.callback_metrics)
+    assert {"train/loss", "train/grad_norm"} <= logged  # the README's names
+    assert not {"train/loss_step", "train/loss_epoch"} & logged
+    assert "train/loss" in task.trainer.progress_bar_metrics
 
 
 def test_the_generators_are_restored_once(tmp_path, text_file) -> None:
@@ -607,3 +608,22 @@ def test_a_fit_of_no_steps_takes_none(tmp_path, text_file) -> None:
     """``max_steps=0`` (Lightning: train nothing) must still build a valid schedule."""
     task, _ = _fit(tmp_path, text_file, lr=1e-2, max_steps=0, num_sanity_val_steps=0)
     assert task.trainer.global_step == 0 and task.train_state is None
+
+
+def test_the_sanity_check_shows_no_numbers(tmp_path, text_file) -> None:
+    """Lightning's two-batch sanity check validates a sliver of the data: its numbers never
+    reach the progress bar (it shows them while the check runs) or the callbacks."""
+    seen = {}
+
+    class AtSanityEnd(L.Callback):
+        def on_validation_end(self, trainer, pl_module) -> None:
+            if trainer.sanity_checking:
+                seen.update(trainer.progress_bar_metrics, **trainer.callback_metrics)
+                seen["curves"] = pl_module.loss_by_position
+
+    _fit(
+        tmp_path, text_file, lr=1e-2, callbacks=[AtSanityEnd()], limit_train_batches=1,
+        limit_val_batches=2, num_sanity_val_steps=2,
+    )  # fmt: skip
+    assert seen.pop("curves") == {}
+    assert not [k for k in seen if k.startswith("val/")]
