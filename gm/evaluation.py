@@ -81,3 +81,14 @@ def evaluate(
                 nll, states[mode] = mode_nll(model, x, y, mode, states[mode])
                 metric.update(nll, char_lengths[y].sum())
     return metrics
+
+
+def scores(
+    model: nn.Module,
+    batches: Iterable[tuple[Tensor, Tensor]],
+    char_lengths: Tensor,
+    seq_len: int,
+) -> dict[str, dict[str, float]]:
+    """``evaluate`` as plain numbers: loss, ppl and bpc of every mode."""
+    metrics = evaluate(model, batches, char_lengths, seq_len)
+    return {mode: {k: float(v) for k, v in m.compute().items()} for mode, m in metrics.items()}

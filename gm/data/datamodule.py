@@ -1,36 +1,22 @@
-"""The DataModule: corpus -> tokenizer -> cached ids -> 90/10 split -> stream batches."""
+"""The DataModule: corpus -> 90/10 split -> tokenizer -> cached ids -> stream batches.
+
+Nothing here holds the corpus whole: it is scanned and encoded in chunks, once, and every
+run after the first opens the scan and the memory-mapped ids without reading the text.
+"""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
-import torch
-from torch import Tensor
 
-from gm.atomic import write_bytes_atomic
-from gm.data.corpus import Corpus, resolve_corpus, split_text
+from gm.data.corpus import Corpus, resolve_corpus, split_bounds
+from gm.data.ids import cached_ids
 from gm.data.streams import BATCH_SIZE, SEQ_LEN, RandomWindows, StreamBatches, epoch_batches
 from gm.data.tokenizer import Tokenizer, build_tokenizer
 from gm.errors import UserError
-
-
-def cached_ids(text: str, tokenizer: Tokenizer, cache: Path | None) -> Tensor:
-    """Token ids of ``text``, read from ``cache`` when present, else encoded and stored there."""
-    if cache is not None and cache.is_file():
-        try:
-            return torch.from_numpy(np.load(cache).astype(np.int64))
-        except (ValueError, EOFError, OSError):
-            pass  # a truncated or damaged cache is encoded again and rewritten below
-    ids = np.asarray(tokenizer.encode(text), dtype=np.int32)
-    if cache is not None:
-        buffer = io.BytesIO()
-        np.save(buffer, ids)
-        write_bytes_atomic(cache, buffer.getvalue())  # a concurrent or killed run never sees half
-    return torch.from_numpy(ids.astype(np.int64))
 
 
 class TextDataModule(L.LightningDataModule):
@@ -40,6 +26,11 @@ class TextDataModule(L.LightningDataModule):
         self,
         data_dir: str,
         path: str | None = None,
+        source: str = "tinyshakespeare",
+        encoding: str = "utf-8",
+        splits: list[float] | None = None,
+        url: str | None = None,
+        sha256: str | None = None,
         tokenizer: str = "char",
         batch_size: int = BATCH_SIZE,
         seq_len: int = SEQ_LEN,
@@ -56,6 +47,8 @@ class TextDataModule(L.LightningDataModule):
             )
         self.data_dir = Path(data_dir).expanduser()
         self.path = path
+        self.source = {"source": source, "encoding": encoding, "url": url, "sha256": sha256}
+        self.splits = splits
         self.tokenizer_kind = tokenizer
         self.tokenizer_options = tokenizer_options
         self.batch_size = batch_size
@@ -66,22 +59,28 @@ class TextDataModule(L.LightningDataModule):
         self.seed = seed
         self.corpus: Corpus | None = None
         self.tokenizer: Tokenizer | None = None
-        self.train_ids: Tensor | None = None
-        self.val_ids: Tensor | None = None
+        self.train_ids: np.ndarray | None = None  # memory-mapped, read-only
+        self.val_ids: np.ndarray | None = None
+        self.test_ids: np.ndarray | None = None  # with three data.splits
 
     def prepare(self) -> Tokenizer:
         """Resolve the corpus, build the tokenizer and encode both splits (idempotent)."""
         if self.tokenizer is not None:
             return self.tokenizer
-        self.corpus = resolve_corpus(self.path, self.data_dir)
-        train_text, val_text = split_text(self.corpus.text)
+        corpus = self.corpus = resolve_corpus(self.path, self.data_dir, **self.source)
+        self.bounds = split_bounds(corpus.chars, self.splits)
         cache_dir = self.data_dir / "cache"
         self.tokenizer = build_tokenizer(
-            self.tokenizer_kind, self.corpus, train_text, cache_dir, **self.tokenizer_options
+            self.tokenizer_kind, corpus, self.bounds[0][1], cache_dir, **self.tokenizer_options
         )
-        key = f"{self.corpus.sha256[:16]}-{self.tokenizer.kind}-{self.tokenizer.fingerprint}"
-        self.train_ids = cached_ids(train_text, self.tokenizer, cache_dir / f"{key}-train.npy")
-        self.val_ids = cached_ids(val_text, self.tokenizer, cache_dir / f"{key}-val.npy")
+        key = f"{corpus.sha256[:16]}-{self.tokenizer.kind}-{self.tokenizer.fingerprint}"
+        ids = []
+        for name, (start, end) in zip(("train", "val", "test"), self.bounds, strict=False):
+            # The 90/10 split's files keep their names; other splits name their range.
+            where = "" if self.bounds == split_bounds(corpus.chars) else f"-{start}-{end}"
+            cache = cache_dir / f"{key}-{name}{where}.npy"
+            ids.append(cached_ids(corpus.chunks(start, end), self.tokenizer, cache))
+        self.train_ids, self.val_ids, self.test_ids = [*ids, None][:3]
         # Fail now, with a sentence, if either split is too short for one batch.
         self.val_batches()
         self.train_dataloader()
@@ -89,14 +88,15 @@ class TextDataModule(L.LightningDataModule):
 
     def stats(self) -> dict[str, Any]:
         """Split sizes in tokens and characters, and characters per token of the validation."""
-        _, val_text = split_text(self.corpus.text)
+        val_chars = self.bounds[1][1] - self.bounds[1][0]
         return {
             "tokenizer": self.tokenizer.kind,
             "vocab_size": self.tokenizer.vocab_size,
-            "train_tokens": int(self.train_ids.numel()),
-            "val_tokens": int(self.val_ids.numel()),
-            "val_chars": len(val_text),
-            "chars_per_token": len(val_text) / max(1, self.val_ids.numel()),
+            "train_tokens": len(self.train_ids),
+            "val_tokens": len(self.val_ids),
+            "val_chars": val_chars,
+            "chars_per_token": val_chars / max(1, len(self.val_ids)),
+            **({"test_tokens": len(self.test_ids)} if self.test_ids is not None else {}),
         }
 
     def setup(self, stage: str) -> None:
@@ -137,3 +137,9 @@ class TextDataModule(L.LightningDataModule):
 
     def val_dataloader(self) -> StreamBatches:
         return self.val_batches()
+
+    def test_batches(self) -> StreamBatches | None:
+        """The test split as contiguous streams, or None without one."""
+        if self.test_ids is None:
+            return None
+        return StreamBatches(self.test_ids, self.batch_size, self.seq_len, split="test")

@@ -16,9 +16,11 @@ import json
 import os
 import re
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import sentencepiece as spm
 
 from gm.atomic import write_bytes_atomic
@@ -43,6 +45,33 @@ FIXED_OPTIONS: dict[str, Any] = {
     "seed_sentencepiece_size": 1_000_000,
 }
 MODEL_TYPES = ("unigram", "bpe")
+# A training split of more lines trains on a shuffled sample of this many (SentencePiece
+# holds its sentences in memory); Tiny Shakespeare's 36,000 train on every line.
+SAMPLE_LINES = 2_000_000
+PIECE_CHARS = 1 << 20  # a long text is encoded about this many characters at a time
+
+
+def lines_of(pieces: Iterable[str], size: int = 0) -> Iterator[str]:
+    """The text of ``pieces`` re-cut after newlines: whole lines, or runs of lines of about
+    ``size`` characters (a line longer than that whole). Encoding piece by piece then equals
+    encoding the whole text, since a newline is always a piece of its own."""
+    rest = ""
+    for piece in pieces:
+        text = rest + piece
+        cut = text.rfind("\n") + 1
+        if size:
+            if cut and cut >= size:
+                yield text[:cut]
+                rest = text[cut:]
+            else:
+                rest = text
+        else:
+            yield from text[:cut].splitlines(keepends=True)
+            rest = text[cut:]
+    if rest:
+        yield rest
+
+
 _TOO_LARGE = re.compile(r"value <= (\d+)")
 _TOO_SMALL = re.compile(r"smaller than required_chars\. \d+ vs (\d+)")
 
@@ -61,15 +90,17 @@ class SentencePieceTokenizer:
     @classmethod
     def train(
         cls,
-        text: str,
+        text: Iterable[str],
         vocab_size: int = 1000,
         model_type: str = "unigram",
         byte_fallback: bool = True,
         cache_dir: Path | None = None,
         corpus_sha256: str = "",
+        lines: int = 0,
     ) -> SentencePieceTokenizer:
-        """Train on ``text`` (the training split), or reuse the cached model for the same
-        corpus, options and sentencepiece version."""
+        """Train on ``text`` (the training split, given whole or as consecutive pieces of
+        about ``lines`` lines), or reuse the cached model for the same corpus, options and
+        sentencepiece version."""
         if model_type not in MODEL_TYPES:
             raise UserError(f"data.model_type must be one of {MODEL_TYPES}, got {model_type!r}")
         if vocab_size < 2:
@@ -79,6 +110,8 @@ class SentencePieceTokenizer:
             "model_type": model_type,
             "byte_fallback": bool(byte_fallback),
         }
+        if lines > SAMPLE_LINES:  # a bounded, shuffled (seeded) sample of the lines
+            options |= {"input_sentence_size": SAMPLE_LINES, "shuffle_input_sentence": True}
         key = hashlib.sha256(
             json.dumps([corpus_sha256, options, spm.__version__], sort_keys=True).encode()
         ).hexdigest()[:16]
@@ -91,9 +124,10 @@ class SentencePieceTokenizer:
         if cached is not None and os.environ.get("LOCAL_RANK", "0") != "0":
             return cls(_wait_for(cached))  # under DDP only rank 0 trains
         model = io.BytesIO()
+        spm.set_random_generator_seed(0)  # the sample of a large corpus is drawn the same way
         try:
             spm.SentencePieceTrainer.train(
-                sentence_iterator=iter(text.splitlines(keepends=True)),
+                sentence_iterator=lines_of([text] if isinstance(text, str) else text),
                 model_writer=model,
                 minloglevel=2,
                 **options,
@@ -151,6 +185,10 @@ class SentencePieceTokenizer:
 
     def decode(self, ids: list[int]) -> str:
         return self.sp.decode(list(ids))
+
+    def encode_pieces(self, pieces: Iterable[str]) -> Iterator[np.ndarray]:
+        for text in lines_of(pieces, PIECE_CHARS):
+            yield np.asarray(self.encode(text), dtype=np.int32)
 
     def char_lengths(self) -> list[int]:
         return list(self._lengths)

@@ -10,18 +10,23 @@ Under DDP (``world_size`` processes) both keep the single-process layout of
 ``batch_size`` rows and give process *r* its own contiguous block of
 ``batch_size / world_size`` rows: whole streams, so the state a process carries is
 always the state of its own rows, and every process gets the same number of batches.
+
+Both read the ids where they lie (a memory-mapped cache of uint8/16/32, or any array or
+tensor) and widen only the batch at hand to int64.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from gm.errors import UserError
 
 Batch = tuple[Tensor, Tensor]  # inputs [B, T], targets [B, T] (inputs shifted by one)
+Ids = np.ndarray | Tensor  # one-dimensional token ids
 # The study's chunk length T and batch B (conf/data/*.yaml say the same for runs): the
 # defaults of code that is not given a config, and the window of models that predate
 # recording their own.
@@ -29,10 +34,22 @@ SEQ_LEN = 128
 BATCH_SIZE = 64
 
 
-def as_streams(ids: Tensor, batch_size: int) -> Tensor:
-    """Cut ``ids`` into ``batch_size`` contiguous rows of equal length; the remainder is dropped."""
-    length = ids.numel() // batch_size
-    return ids[: batch_size * length].view(batch_size, length)
+def as_array(ids: Ids) -> np.ndarray:
+    """``ids`` as a numpy array, without a copy (a tensor shares its memory)."""
+    return ids.numpy(force=True) if isinstance(ids, Tensor) else np.asarray(ids)
+
+
+def widened(ids: np.ndarray) -> Tensor:
+    """A batch's ids as an int64 tensor of its own (read out of a memory map)."""
+    return torch.from_numpy(np.array(ids, dtype=np.int64))
+
+
+def as_streams(ids: Ids, batch_size: int) -> np.ndarray:
+    """Cut ``ids`` into ``batch_size`` contiguous rows of equal length; the remainder is
+    dropped. A view: nothing is copied."""
+    ids = as_array(ids)
+    length = len(ids) // batch_size
+    return ids[: batch_size * length].reshape(batch_size, length)
 
 
 def rank_rows(batch_size: int, rank: int, world_size: int) -> slice:
@@ -82,7 +99,7 @@ class StreamBatches(Resumable):
 
     def __init__(
         self,
-        ids: Tensor,
+        ids: Ids,
         batch_size: int,
         seq_len: int,
         split: str = "train",
@@ -93,14 +110,14 @@ class StreamBatches(Resumable):
             raise UserError(
                 f"data.batch_size and data.seq_len must be positive, got {batch_size}, {seq_len}"
             )
-        self.streams = as_streams(ids.long(), batch_size)[rank_rows(batch_size, rank, world_size)]
+        self.streams = as_streams(ids, batch_size)[rank_rows(batch_size, rank, world_size)]
         self.seq_len = seq_len
         # Each chunk needs T inputs plus one more token for the last target.
         self.num_batches = max(0, (self.streams.shape[1] - 1) // seq_len)
         if self.num_batches == 0:
             need = batch_size * (seq_len + 1)
             raise UserError(
-                f"the {split} split has {ids.numel():,} tokens, fewer than one batch needs "
+                f"the {split} split has {len(ids):,} tokens, fewer than one batch needs "
                 f"({batch_size} streams × {seq_len + 1} = {need:,}); "
                 "lower data.batch_size or data.seq_len, or use a longer corpus"
             )
@@ -112,7 +129,7 @@ class StreamBatches(Resumable):
         if not 0 <= k < self.num_batches:
             raise IndexError(k)
         t = k * self.seq_len
-        chunk = self.streams[:, t : t + self.seq_len + 1]
+        chunk = widened(self.streams[:, t : t + self.seq_len + 1])
         return chunk[:, :-1], chunk[:, 1:]
 
     def __iter__(self) -> Iterator[Batch]:
@@ -130,7 +147,7 @@ class RandomWindows(Resumable):
 
     def __init__(
         self,
-        ids: Tensor,
+        ids: Ids,
         batch_size: int,
         seq_len: int,
         seed: int,
@@ -138,7 +155,7 @@ class RandomWindows(Resumable):
         rank: int = 0,
         world_size: int = 1,
     ) -> None:
-        self.ids = ids.long()
+        self.ids = as_array(ids)
         self.batch_size = batch_size
         # Every process draws the same windows and keeps its own rows of each batch.
         self.rows = rank_rows(batch_size, rank, world_size)
@@ -162,7 +179,7 @@ class RandomWindows(Resumable):
         self.epoch = epoch
 
     def __iter__(self) -> Iterator[Batch]:
-        n_windows = self.ids.numel() - self.seq_len
+        n_windows = len(self.ids) - self.seq_len
         if self.shuffle:
             g = torch.Generator().manual_seed(self.seed + self.epoch)
             starts = torch.randint(0, n_windows, (self.num_batches, self.batch_size), generator=g)
@@ -173,5 +190,5 @@ class RandomWindows(Resumable):
         offsets = torch.arange(self.seq_len + 1)
         for k in range(self._first_batch(), self.num_batches):
             self.position = k + 1
-            windows = self.ids[starts[k][self.rows, None] + offsets]
+            windows = widened(self.ids[(starts[k][self.rows, None] + offsets).numpy()])
             yield windows[:, :-1], windows[:, 1:]

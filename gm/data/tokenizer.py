@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
 
 from gm.errors import UserError
 
@@ -33,6 +36,11 @@ class Tokenizer(Protocol):
     def encode(self, text: str) -> list[int]: ...
 
     def decode(self, ids: list[int]) -> str: ...
+
+    def encode_pieces(self, pieces: Iterable[str]) -> Iterator[np.ndarray]:
+        """Ids of a long text given as consecutive pieces (cut anywhere), as arrays: their
+        concatenation equals ``encode`` of the whole text, which is never held at once."""
+        ...
 
     def unknown(self, text: str) -> list[str]:
         """Characters of ``text`` the tokenizer cannot represent, in order of appearance."""
@@ -99,6 +107,20 @@ class CharTokenizer:
     def decode(self, ids: list[int]) -> str:
         return "".join(self.chars[i] for i in ids)
 
+    def encode_pieces(self, pieces: Iterable[str]) -> Iterator[np.ndarray]:
+        # A table from code point to id, looked up for a whole piece at once.
+        points = np.array([ord(c) for c in self.chars], dtype=np.int64)
+        table = np.full(int(points.max()) + 1, -1, dtype=np.int32)
+        table[points] = np.arange(len(points), dtype=np.int32)
+        for piece in pieces:
+            if piece.isascii():
+                codes = np.frombuffer(piece.encode("ascii"), dtype=np.uint8)
+            else:
+                codes = np.frombuffer(piece.encode("utf-32-le"), dtype=np.uint32)
+            if codes.max(initial=0) >= len(table) or (ids := table[codes]).min(initial=0) < 0:
+                self.encode(piece)  # raises, naming the characters
+            yield ids
+
     def char_lengths(self) -> list[int]:
         return [1] * len(self.chars)
 
@@ -130,17 +152,22 @@ def _tokenizers() -> dict[str, type]:
 
 
 def build_tokenizer(
-    kind: str, corpus: Corpus, train_text: str, cache_dir: Path, **options: Any
+    kind: str, corpus: Corpus, train_chars: int, cache_dir: Path, **options: Any
 ) -> Tokenizer:
     """The tokenizer a data config names: characters of the whole corpus, or SentencePiece
-    trained on the training split only (the validation text must stay unseen)."""
+    trained on the training split (its first ``train_chars`` characters) only: the
+    validation text must stay unseen."""
     if kind == "char":
         if options:
             raise UserError(f"data.tokenizer=char takes no options, got {sorted(options)}")
-        return CharTokenizer.from_text(corpus.text)
+        return CharTokenizer(list(corpus.alphabet))
     if kind == "sentencepiece":
         return _tokenizers()[kind].train(
-            train_text, cache_dir=cache_dir, corpus_sha256=corpus.sha256, **options
+            corpus.chunks(0, train_chars),
+            cache_dir=cache_dir,
+            corpus_sha256=corpus.sha256,
+            lines=corpus.lines * train_chars // max(1, corpus.chars),
+            **options,
         )
     raise UserError(f"unknown tokenizer {kind!r}; use data.tokenizer=char or sentencepiece")
 

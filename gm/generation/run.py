@@ -12,7 +12,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from gm.artifacts import TrainedModel, load_trained
-from gm.data.corpus import read_corpus, split_text
+from gm.data.corpus import read_corpus, split_point
 from gm.data.tokenizer import Tokenizer
 from gm.errors import UserError
 from gm.evaluation import MODES
@@ -86,7 +86,7 @@ def training_vocabulary(trained: TrainedModel, corpus: str | None) -> set[str] |
     expected = trained.corpus.get("sha256")
     if corpus is None and expected and text.sha256 != expected:
         return None  # the file changed since training: its words are not the training words
-    return set(words(split_text(text.text)[0]))
+    return set(words(text.read(0, split_point(text.chars))))
 
 
 # Every option generate.py reads, with its type and range (checked by gm.settings).

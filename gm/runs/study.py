@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+import numpy as np
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from gm.artifacts import TrainedModel, is_trained_model, load_trained
 from gm.atomic import write_json_atomic
 from gm.config import CONF_DIR
-from gm.data.corpus import read_corpus, split_text
+from gm.data.corpus import read_corpus, split_point
 from gm.data.streams import StreamBatches
 from gm.errors import UserError
 from gm.evaluation import MODES, evaluate
@@ -102,18 +103,18 @@ def study_one(path: Path, cfg: DictConfig) -> dict[str, Any]:
     corpus_path = cfg.corpus or trained.corpus.get("path")
     if not corpus_path or not Path(corpus_path).is_file():
         raise UserError(f"the corpus {path} trained on is not at {corpus_path!r}; pass corpus=")
-    corpus = read_corpus(corpus_path)
+    corpus = read_corpus(corpus_path, encoding=trained.corpus.get("encoding", "utf-8"))
     check_corpus(path, trained, corpus_path, corpus.sha256, cfg.allow_changed_corpus)
-    train_text, val_text = split_text(corpus.text)
+    split = split_point(corpus.chars)
     tok = trained.tokenizer
-    val_ids = torch.tensor(tok.encode(val_text))
+    val_ids = np.concatenate(list(tok.encode_pieces(corpus.chunks(split))))
     batches = StreamBatches(val_ids, cfg.batch_size, trained.seq_len, split="validation")
     char_lengths = torch.tensor(tok.char_lengths())
     metrics = evaluate(trained.model, batches, char_lengths, trained.seq_len)
     scores = {mode: {k: float(v) for k, v in m.compute().items()} for mode, m in metrics.items()}
     curves = {mode: m.loss_by_position() for mode, m in metrics.items()}
 
-    vocabulary = set(words(train_text))
+    vocabulary = set(words(corpus.read(0, split)))
     options = SamplingOptions(temperature=cfg.samples.temperature)
     prompt = tok.encode(cfg.samples.prompt)
     samples = {}

@@ -13,6 +13,7 @@ import os
 import re
 import shlex
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -135,14 +136,11 @@ def print_summary(metrics: dict[str, Any], run_dir: str | os.PathLike) -> None:
     best = metrics.get("best", {})
     run = _shown(run_dir)
     if best.get(metric_key("loss", "stateful")) is not None:
-        table = Table(title="best validation", title_justify="left", box=None)
-        table.add_column("")
-        for mode in MODES:
-            table.add_column(mode, justify="right")
-        for name, unit in (("loss", "nats/token"), ("bpc", "bits/char")):
-            values = [best.get(metric_key(name, mode)) for mode in MODES]
-            table.add_row(unit, *(f"{v:.4f}" if v is not None else "—" for v in values))
-        console.print(table)
+        console.print(_mode_table("best validation", lambda n, m: best.get(metric_key(n, m))))
+        test = metrics.get("test")
+        if test:  # the held-out split, scored once with the best checkpoint
+            title = "test split, best checkpoint"
+            console.print(_mode_table(title, lambda n, m: test[m][n]))
         if "ngrams" in metrics:
             how = f"{metrics['ngrams']:,} n-grams counted"
         else:
@@ -166,6 +164,18 @@ def print_summary(metrics: dict[str, Any], run_dir: str | os.PathLike) -> None:
     console.print(f"  python generate.py {_override('ckpt', run)} mode=compare prompt='ROMEO:'")
     console.print(f"  tensorboard --logdir {shlex.quote(_shown(Path(run_dir).parent))}")
     console.print(f"  python -m gm.report {shlex.quote(run)}")
+
+
+def _mode_table(title: str, value: Callable[[str, str], float | None]) -> Table:
+    """Loss and bpc (rows) in the three modes (columns); ``value(name, mode)``."""
+    table = Table(title=title, title_justify="left", box=None)
+    table.add_column("")
+    for mode in MODES:
+        table.add_column(mode, justify="right")
+    for name, unit in (("loss", "nats/token"), ("bpc", "bits/char")):
+        cells = [value(name, mode) for mode in MODES]
+        table.add_row(unit, *(f"{v:.4f}" if v is not None else "—" for v in cells))
+    return table
 
 
 def _override(key: str, value: str) -> str:

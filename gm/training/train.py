@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
@@ -18,9 +19,12 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
 
 from gm.artifacts import find_checkpoint, load_checkpoint, read_checkpoint, replace_bundle
+from gm.atomic import write_json_atomic
 from gm.data.datamodule import TextDataModule
+from gm.data.streams import StreamBatches
 from gm.data.tokenizer import describe
 from gm.errors import UserError
+from gm.evaluation import scores
 from gm.runtime import cache_compiled_kernels, keep_freed_memory
 from gm.settings import check_settings
 from gm.training.callbacks import MetricsJSON
@@ -82,6 +86,7 @@ def _train(
         "batch_size": cfg.data.batch_size,
         "seq_len": cfg.data.seq_len,
         "carry_state": cfg.data.carry_state,
+        "splits": datamodule.bounds,
     }
     if ckpt_path is not None:
         check_compatible(ckpt_path, model_cfg, tokenizer.fingerprint, data_shape)
@@ -97,7 +102,11 @@ def _train(
         compile=cfg.get("compile") or False,
         extra={
             "tokenizer": tokenizer.to_state(),
-            "corpus": {"path": str(datamodule.corpus.path), "sha256": datamodule.corpus.sha256},
+            "corpus": {
+                "path": str(datamodule.corpus.path),
+                "sha256": datamodule.corpus.sha256,
+                "encoding": datamodule.corpus.encoding,
+            },
             "model_name": model_name,
             "data": data_shape,
         },
@@ -131,8 +140,19 @@ def _train(
     metrics_path = run_dir / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     if trainer.is_global_zero and (run_dir / "checkpoints").is_dir():
+        test = datamodule.test_batches()
+        if test is not None:  # held out until now: scored once, with the best weights
+            metrics["test"] = score_test_split(run_dir, test)
+            write_json_atomic(metrics_path, metrics)
         export(run_dir, metrics)
     return metrics
+
+
+def score_test_split(run_dir: Path, batches: StreamBatches) -> dict[str, dict[str, float]]:
+    """The run's best checkpoint scored on the test split in the three modes."""
+    trained = load_checkpoint(find_checkpoint(run_dir))
+    char_lengths = torch.tensor(trained.tokenizer.char_lengths())
+    return scores(trained.model, batches, char_lengths, trained.seq_len)
 
 
 def build_trainer(cfg: DictConfig) -> L.Trainer:
@@ -238,7 +258,7 @@ def count(
     """Train a count-based model: one counting pass over the training ids replaces the
     optimisation loop; then one validation, one checkpoint and ``metrics.json``."""
     datamodule.setup("fit")
-    task.model.fit(datamodule.train_ids)
+    task.model.fit(torch.from_numpy(np.asarray(datamodule.train_ids, dtype=np.int64)))
     trainer.validate(task, datamodule=datamodule, verbose=False)
     path = run_dir / "checkpoints" / "last.ckpt"
     trainer.save_checkpoint(path)

@@ -103,7 +103,7 @@ def test_char_and_spm_count_the_same_validation_characters(tmp_path: Path) -> No
 
 @pytest.mark.slow
 def test_real_corpus_round_trip_and_1000_pieces(shakespeare: Path, tmp_path: Path) -> None:
-    text = read_corpus(shakespeare).text
+    text = read_corpus(shakespeare).read()
     train, val = split_text(text)
     tok = SentencePieceTokenizer.train(train, vocab_size=1000, cache_dir=tmp_path)
     assert tok.vocab_size == 1000

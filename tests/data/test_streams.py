@@ -24,7 +24,9 @@ def test_rows_continue_across_batches() -> None:
         assert torch.equal(y, x + 1)  # targets are the inputs shifted by one
     assert all(x.shape == (4, 10) for x, _ in seen)
     # Reading the rows back gives each stream's prefix, untouched.
-    assert torch.equal(torch.cat([x for x, _ in seen], 1), streams[:, : len(seen) * 10])
+    assert torch.equal(
+        torch.cat([x for x, _ in seen], 1), torch.from_numpy(streams[:, : len(seen) * 10])
+    )
 
 
 def test_too_short_split_is_a_sentence() -> None:

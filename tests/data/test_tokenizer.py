@@ -32,4 +32,4 @@ def test_save_load(tmp_path: Path) -> None:
 
 
 def test_shakespeare_has_65_symbols(shakespeare: Path) -> None:
-    assert CharTokenizer.from_text(read_corpus(shakespeare).text).vocab_size == 65
+    assert CharTokenizer.from_text(read_corpus(shakespeare).read()).vocab_size == 65

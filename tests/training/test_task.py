@@ -102,7 +102,7 @@ def test_state_entering_each_batch_is_the_detached_state_leaving_the_last(tmp_pa
         assert not any(t.requires_grad for t in state_tensors(rec.entering[k]))
     # With lr=0 the weights never move, so six carried chunks must equal one pass over
     # the first 6·T tokens of every stream from a zero state.
-    streams = dm.train_dataloader().streams[:, : 6 * T]
+    streams = torch.from_numpy(dm.train_dataloader().streams[:, : 6 * T].astype("int64"))
     with torch.no_grad():
         _, whole = task.model.eval()(streams)
     for a, b in zip(state_tensors(rec.leaving[5]), state_tensors(whole), strict=True):
