@@ -8,6 +8,8 @@ allowed to remember differs:
 | stateful   | carried across the whole validation stream         |
 | chunk      | reset at the start of every chunk of ``T`` tokens   |
 | stateless  | reset before every token: the model sees one token |
+| chunkN     | reset every ``N`` tokens (``eval.chunk_len``),      |
+|            | wherever a window falls across the chunks          |
 
 The validation step of training and ``gm.runs.study`` both score through ``mode_nll``;
 generation samples in the same ``MODES`` and the report reads their ``metric_key`` tags.
@@ -27,6 +29,25 @@ from gm.state import State
 MODES = ("stateful", "chunk", "stateless")
 
 
+def chunk_mode(chunk_len: int) -> str:
+    """The name of the chunk mode at another length than the training chunk: ``chunk256``
+    resets the state every 256 tokens (``chunk`` itself resets every ``data.seq_len``)."""
+    return f"chunk{chunk_len}"
+
+
+def eval_modes(chunk_lens: Iterable[int] = (), seq_len: int | None = None) -> list[str]:
+    """``MODES`` plus a chunk mode for every length in ``chunk_lens`` other than ``seq_len``
+    (the one ``chunk`` already resets at), in the order given."""
+    extra = [chunk_mode(n) for n in dict.fromkeys(chunk_lens) if n != seq_len]
+    return ["stateful", "chunk", *extra, "stateless"]
+
+
+def chunk_length(mode: str) -> int | None:
+    """The reset length of an extra chunk mode (``chunk256`` -> 256), else None."""
+    rest = mode.removeprefix("chunk")
+    return int(rest) if rest != mode and rest.isdigit() else None
+
+
 def metric_key(name: str, mode: str) -> str:
     """The logged tag of metric ``name`` in ``mode``: ``val/loss`` is the stateful loss, the
     other modes carry a suffix (``val/bpc_chunk``); ``LanguageModelTask`` logs them so."""
@@ -40,14 +61,23 @@ def best_key(name: str, mode: str) -> str:
 
 
 def mode_nll(
-    model: nn.Module, x: Tensor, y: Tensor, mode: str, state: State | None = None
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    mode: str,
+    state: State | None = None,
+    offset: int = 0,
 ) -> tuple[Tensor, State | None]:
-    """Per-token negative log-likelihood ``[B, T]`` of ``y`` given ``x`` in ``mode``.
+    """Per-token negative log-likelihood ``[B, T]`` of ``y`` given ``x`` in ``mode``; ``x``
+    is the chunk of the streams that starts at position ``offset`` of each.
 
-    Returns the state to pass with the next chunk of the same streams (stateful mode
-    only; the other modes return None).
+    Returns the state to pass with the next chunk of the same streams (the stateful mode
+    and the chunk modes of other lengths; the others return None).
     """
-    if mode == "stateful":
+    length = chunk_length(mode)
+    if length is not None:
+        logits, state = _windows(model, x, length, offset, state)
+    elif mode == "stateful":
         # State: continues from the previous chunk of the same streams.
         logits, state = model(x, state)
     elif mode == "chunk":
@@ -57,9 +87,39 @@ def mode_nll(
         # State: reset before every token; each position is its own length-1 sequence.
         logits, state = model(x.reshape(-1, 1), None)[0].view(*x.shape, -1), None
     else:
-        raise ValueError(f"unknown mode {mode!r}; choose one of {MODES}")
+        raise ValueError(f"unknown mode {mode!r}; choose one of {MODES} or chunkN")
     nll = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), reduction="none")
     return nll.view_as(y), state
+
+
+def _windows(
+    model: nn.Module, x: Tensor, length: int, offset: int, state: State | None
+) -> tuple[Tensor, State | None]:
+    """The chunk mode at ``length``: windows of ``length`` tokens along each stream, each
+    from a zero state, wherever they fall across the batches' chunks."""
+    logits, t, width = [], 0, x.shape[1]
+    while t < width:
+        into = (offset + t) % length
+        if into == 0:
+            state = None  # State: reset where a window starts
+        end = min(width, t + length - into)
+        # State: carried within the window, across the cut between two batches too.
+        out, state = model(x[:, t:end], state)
+        logits.append(out)
+        t = end
+    return torch.cat(logits, dim=1), state
+
+
+def warmed_up(model: nn.Module, warmup: Tensor | None) -> State | None:
+    """The stateful mode's starting state: None (zeros), or the state after reading the
+    unscored text before each stream (``StreamBatches.warmup``), so that no stream starts
+    cold and the score does not depend on how many streams the split is cut into."""
+    if warmup is None:
+        return None
+    device = next(iter([*model.parameters(), *model.buffers()])).device
+    # State: built from the text that precedes each stream, then carried into its first chunk.
+    _, state = model(warmup.to(device), None)
+    return state
 
 
 def evaluate(
@@ -69,16 +129,19 @@ def evaluate(
     seq_len: int,
     modes: Iterable[str] = MODES,
 ) -> dict[str, LanguageModelMetrics]:
-    """Score contiguous stream batches in every mode; one metrics object per mode."""
+    """Score contiguous stream batches (chunks of ``seq_len``) in every mode; one metrics
+    object per mode."""
     device = next(iter([*model.parameters(), *model.buffers()])).device
     metrics = {m: LanguageModelMetrics(seq_len).to(device) for m in modes}
     states: dict[str, State | None] = dict.fromkeys(metrics)
     char_lengths = char_lengths.to(device)
     with torch.inference_mode():
-        for x, y in batches:
+        if "stateful" in states:
+            states["stateful"] = warmed_up(model, getattr(batches, "warmup", None))
+        for k, (x, y) in enumerate(batches):
             x, y = x.to(device), y.to(device)
             for mode, metric in metrics.items():
-                nll, states[mode] = mode_nll(model, x, y, mode, states[mode])
+                nll, states[mode] = mode_nll(model, x, y, mode, states[mode], k * seq_len)
                 metric.update(nll, char_lengths[y].sum())
     return metrics
 
@@ -88,7 +151,8 @@ def scores(
     batches: Iterable[tuple[Tensor, Tensor]],
     char_lengths: Tensor,
     seq_len: int,
+    modes: Iterable[str] = MODES,
 ) -> dict[str, dict[str, float]]:
     """``evaluate`` as plain numbers: loss, ppl and bpc of every mode."""
-    metrics = evaluate(model, batches, char_lengths, seq_len)
+    metrics = evaluate(model, batches, char_lengths, seq_len, modes)
     return {mode: {k: float(v) for k, v in m.compute().items()} for mode, m in metrics.items()}

@@ -88,7 +88,7 @@ class Setting:
             if self.length is not None:
                 text = f"a list of {self.length}"
             if self.item is not None:
-                text += f" items, each {self.item.describe()}"
+                text += f"{'' if self.length else ' of'} items, each {self.item.describe()}"
             if self.choices:
                 text += " or " + ", ".join(map(str, self.choices))
         return text + (" or null" if self.nullable else "")
@@ -112,7 +112,7 @@ def check_settings(cfg: DictConfig, table: Mapping[str, Setting]) -> None:
         if value is _ABSENT:
             continue
         if isinstance(value, ListConfig):
-            value = OmegaConf.to_container(value)
+            value = OmegaConf.to_container(value, resolve=True)
         if not setting.accepts(value):
             raise UserError(f"{key} must be {setting.describe()}, got {value!r}")
 

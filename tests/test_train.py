@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gm.evaluation import MODES
+from gm.evaluation import MODES, metric_key
 from tests.conftest import FAST_TRAIN, run_train
 
 
@@ -153,3 +153,29 @@ def test_compiled_training_matches_eager(tmp_path: Path, text_file: Path):
         assert proc.returncode == 0, proc.stderr[-3000:]
         losses.append(json.loads((tmp_path / name / "metrics.json").read_text())["final"])
     assert losses[1]["val/loss"] == pytest.approx(losses[0]["val/loss"], rel=1e-4)
+
+
+def test_validation_follows_the_eval_protocol(tmp_path: Path, text_file: Path) -> None:
+    """eval.batch_size and eval.warmup reach the run's own validation: it equals the
+    protocol computed by hand on the best checkpoint (warmed-up streams, every token)."""
+    from gm.artifacts import find_checkpoint, load_checkpoint
+    from gm.data.datamodule import TextDataModule
+    from gm.data.streams import StreamBatches
+    from gm.evaluation import evaluate
+
+    run = tmp_path / "run"
+    whole_validation = [o for o in FAST_TRAIN if "limit_val_batches" not in o]
+    proc = run_train(
+        run, f"data.path={text_file}", *whole_validation, "eval.batch_size=2", "eval.warmup=8"
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    best = json.loads((run / "metrics.json").read_text())["best"]
+    dm = TextDataModule(data_dir=tmp_path / "data", path=str(text_file), batch_size=4, seq_len=16)
+    tok = dm.prepare()
+    trained = load_checkpoint(find_checkpoint(run))
+    batches = StreamBatches(dm.val_ids, 2, 16, warmup=8, before=dm.train_ids, complete=True)
+    ones = torch.ones(tok.vocab_size, dtype=torch.long)
+    scores = evaluate(trained.model, batches, ones, 16)
+    for mode in MODES:
+        expected = scores[mode].compute()["loss"].item()
+        assert best[metric_key("loss", mode)] == pytest.approx(expected, rel=1e-5), mode

@@ -37,6 +37,8 @@ class TextDataModule(L.LightningDataModule):
         carry_state: bool = True,
         shuffle: bool | None = None,
         seed: int = 0,
+        eval_batch_size: int | None = None,
+        warmup: int = 0,
         **tokenizer_options: Any,
     ) -> None:
         super().__init__()
@@ -57,6 +59,12 @@ class TextDataModule(L.LightningDataModule):
         # Random windows are the windowed regime's default; shuffle=false keeps them in order.
         self.shuffle = (not carry_state) if shuffle is None else shuffle
         self.seed = seed
+        # Validation and test: their own number of streams. warmup > 0 is the protocol whose
+        # stateful score does not depend on that number: each stream read in after
+        # ``warmup`` unscored tokens of the text before it (gm.evaluation.warmed_up), and
+        # every token scored (a last, shorter chunk).
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.warmup = warmup
         self.corpus: Corpus | None = None
         self.tokenizer: Tokenizer | None = None
         self.train_ids: np.ndarray | None = None  # memory-mapped, read-only
@@ -112,8 +120,9 @@ class TextDataModule(L.LightningDataModule):
     def val_batches(self) -> StreamBatches:
         """The validation split as contiguous streams (always evaluated with carried state)."""
         return StreamBatches(
-            self.val_ids, self.batch_size, self.seq_len, split="validation", **self.ranks()
-        )
+            self.val_ids, self.eval_batch_size, self.seq_len, split="validation",
+            warmup=self.warmup, before=self.train_ids, complete=self.warmup > 0, **self.ranks(),
+        )  # fmt: skip
 
     def train_dataloader(self) -> StreamBatches | RandomWindows:
         # data.batch_size is the global batch: each DDP process owns a block of its rows.
@@ -142,4 +151,7 @@ class TextDataModule(L.LightningDataModule):
         """The test split as contiguous streams, or None without one."""
         if self.test_ids is None:
             return None
-        return StreamBatches(self.test_ids, self.batch_size, self.seq_len, split="test")
+        return StreamBatches(
+            self.test_ids, self.eval_batch_size, self.seq_len, split="test",
+            warmup=self.warmup, before=self.val_ids, complete=self.warmup > 0,
+        )  # fmt: skip

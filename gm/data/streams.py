@@ -105,15 +105,23 @@ class StreamBatches(Resumable):
         split: str = "train",
         rank: int = 0,
         world_size: int = 1,
+        warmup: int = 0,
+        before: Ids | None = None,
+        complete: bool = False,
     ) -> None:
         if batch_size < 1 or seq_len < 1:
             raise UserError(
                 f"data.batch_size and data.seq_len must be positive, got {batch_size}, {seq_len}"
             )
-        self.streams = as_streams(ids, batch_size)[rank_rows(batch_size, rank, world_size)]
+        rows = rank_rows(batch_size, rank, world_size)
+        self.streams = as_streams(ids, batch_size)[rows]
         self.seq_len = seq_len
+        self.warmup = self._warmup_inputs(ids, batch_size, rows, warmup, before)
         # Each chunk needs T inputs plus one more token for the last target.
         self.num_batches = max(0, (self.streams.shape[1] - 1) // seq_len)
+        # complete: a last, shorter chunk scores the rest of every stream, so that every
+        # token is scored whatever the number of streams (the evaluation protocol).
+        self.rest = (self.streams.shape[1] - 1) % seq_len if complete else 0
         if self.num_batches == 0:
             need = batch_size * (seq_len + 1)
             raise UserError(
@@ -122,18 +130,39 @@ class StreamBatches(Resumable):
                 "lower data.batch_size or data.seq_len, or use a longer corpus"
             )
 
+    @staticmethod
+    def _warmup_inputs(
+        ids: Ids, batch_size: int, rows: slice, warmup: int, before: Ids | None
+    ) -> Tensor | None:
+        """The ``warmup`` tokens that precede each stream's start (``[rows, warmup]``): the
+        split's own text, and ``before`` it (the text the split follows) for the first
+        stream; None without warm-up."""
+        if warmup <= 0:
+            return None
+        ids = as_array(ids)
+        length = len(ids) // batch_size
+        prefix = as_array(before)[-warmup:] if before is not None else ids[:0]
+        text = np.concatenate([prefix, ids[: batch_size * length]])
+        starts = len(prefix) + np.arange(batch_size)[rows] * length
+        if starts.min() < warmup:
+            raise UserError(
+                f"eval.warmup={warmup} needs {warmup:,} tokens before every stream, but the "
+                f"first has {starts.min():,}; lower eval.warmup"
+            )
+        return widened(np.stack([text[s - warmup : s] for s in starts]))
+
     def __len__(self) -> int:
-        return self.num_batches
+        return self.num_batches + bool(self.rest)
 
     def __getitem__(self, k: int) -> Batch:
-        if not 0 <= k < self.num_batches:
+        if not 0 <= k < len(self):
             raise IndexError(k)
         t = k * self.seq_len
         chunk = widened(self.streams[:, t : t + self.seq_len + 1])
         return chunk[:, :-1], chunk[:, 1:]
 
     def __iter__(self) -> Iterator[Batch]:
-        for k in range(self._first_batch(), self.num_batches):
+        for k in range(self._first_batch(), len(self)):
             self.position = k + 1
             yield self[k]
 

@@ -46,6 +46,7 @@ COLUMNS = [
     "best_step",
     "overfit_epoch",
     *(f"final_bpc_{mode}" for mode in MODES),
+    *(f"test_bpc_{mode}" for mode in MODES),  # with a test split (data.splits), best checkpoint
     "error",
 ]
 
@@ -80,6 +81,7 @@ class Run:
         best = min(history, key=lambda h: _or_inf(h.get(CURVE)), default={})
         final = m.get("final") or (history[-1] if history else {})
         onset = overfitting_onset(m.get("history") or [])
+        test = m.get("test") or {}
         wall = m.get("wall_time_s")
         if wall is None and self.scalars:  # still running: the span of the logged events
             times = [t for points in self.scalars.values() for _, _, t in points]
@@ -97,6 +99,7 @@ class Run:
             "best_step": best.get("step", ""),
             "overfit_epoch": onset["epoch"] if onset else "",
             **{f"final_bpc_{mode}": final.get(tag, "") for mode, tag in BPC_TAGS.items()},
+            **{f"test_bpc_{mode}": test.get(mode, {}).get("bpc", "") for mode in MODES},
             "error": self.error,
         }
 
@@ -278,6 +281,13 @@ def markdown(runs: list[Run], rows: list[dict[str, Any]]) -> str:
             *(_cell(row[f"final_bpc_{mode}"]) for mode in MODES),
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    tested = [(n, r) for n, r in zip(names, rows, strict=True) if r["test_bpc_stateful"] != ""]
+    if tested:
+        lines += ["", "Held-out test split, best checkpoint, bits per character:", ""]
+        lines += ["| run | " + " | ".join(MODES) + " |", "| --- |" + " ---: |" * len(MODES)]
+        for n, r in tested:
+            cells = " | ".join(_cell(r[f"test_bpc_{mode}"]) for mode in MODES)
+            lines.append(f"| {_cell(n)} | {cells} |")
     lines += ["", "Run directories:", ""] + [f"- `{r['run']}`" for r in rows]
     lines += ["", "![validation curves](val_bpc.png)", "", "![best validation bpc](best_bpc.png)"]
     failed = [(n, r) for n, r in zip(names, rows, strict=True) if r["status"] == "failed"]

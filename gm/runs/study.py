@@ -25,7 +25,7 @@ from gm.config import CONF_DIR
 from gm.data.corpus import read_corpus, split_point
 from gm.data.streams import StreamBatches
 from gm.errors import UserError
-from gm.evaluation import MODES, evaluate
+from gm.evaluation import MODES, eval_modes, evaluate
 from gm.figures import bar_figure, loss_by_position_figure, save
 from gm.generation import SamplingOptions, generate
 from gm.generation.stats import text_stats, words
@@ -108,11 +108,20 @@ def study_one(path: Path, cfg: DictConfig) -> dict[str, Any]:
     split = split_point(corpus.chars)
     tok = trained.tokenizer
     val_ids = np.concatenate(list(tok.encode_pieces(corpus.chunks(split))))
-    batches = StreamBatches(val_ids, cfg.batch_size, trained.seq_len, split="validation")
+    warmup = int(cfg.get("warmup") or 0)
+    # The training text's last tokens, read in before the first stream (never scored).
+    before = (
+        tok.encode(corpus.read(max(0, split - 16 * warmup), split))[-warmup:] if warmup else None
+    )
+    batches = StreamBatches(
+        val_ids, cfg.batch_size, trained.seq_len, split="validation",
+        warmup=warmup, before=before, complete=warmup > 0,
+    )  # fmt: skip
     char_lengths = torch.tensor(tok.char_lengths())
-    metrics = evaluate(trained.model, batches, char_lengths, trained.seq_len)
+    modes = eval_modes(cfg.get("chunk_len") or (), trained.seq_len)
+    metrics = evaluate(trained.model, batches, char_lengths, trained.seq_len, modes)
     scores = {mode: {k: float(v) for k, v in m.compute().items()} for mode, m in metrics.items()}
-    curves = {mode: m.loss_by_position() for mode, m in metrics.items()}
+    curves = {mode: metrics[mode].loss_by_position() for mode in MODES}
 
     vocabulary = set(words(corpus.read(0, split)))
     options = SamplingOptions(temperature=cfg.samples.temperature)
@@ -186,8 +195,7 @@ def write_study(results: list[dict[str, Any]], out: Path) -> Path:
         "| --- | ---: | --- | ---: | ---: | ---: |",
     ]
     for r in results:
-        for mode in MODES:
-            s = r["scores"][mode]
+        for mode, s in r["scores"].items():  # the three modes, and any chunk_len's
             lines.append(
                 f"| {r['label']} | {r['parameters']:,} | {mode} | {s['loss']:.4f} "
                 f"| {s['bpc']:.4f} | {s['ppl']:.2f} |"

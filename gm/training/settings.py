@@ -36,6 +36,11 @@ TRAIN_SETTINGS: dict[str, Setting] = {
     "data.vocab_size": Setting(int, low=2),
     "data.model_type": Setting(str),
     "data.byte_fallback": Setting(bool),
+    # After data.*: eval.batch_size and eval.chunk_len follow data.batch_size and seq_len,
+    # whose own names a bad value should be refused under.
+    "eval.chunk_len": Setting(list, item=Setting(int, low=1)),
+    "eval.batch_size": _COUNT,
+    "eval.warmup": Setting(int, low=0),
     "model.vocab_size": _COUNT,
     "model.cell": Setting(str),
     "model.emb_dim": _COUNT,

@@ -1,9 +1,9 @@
 """The LightningModule: truncated BPTT with carried state, and validation in three modes.
 
 State lives on the module, one per purpose: ``train_state`` is carried from batch to
-batch of the training streams, ``val_state`` across the validation streams. Neither
-touches the other, so the sanity check and mid-epoch validation leave training
-exactly where it was.
+batch of the training streams, ``val_states`` (one per mode) across the validation
+streams. Neither touches the other, so the sanity check and mid-epoch validation leave
+training exactly where it was.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from torch.nn import functional as F
 
 from gm.data.streams import epoch_batches, rank_rows
 from gm.errors import UserError
-from gm.evaluation import MODES, mode_nll
+from gm.evaluation import MODES, eval_modes, mode_nll, warmed_up
 from gm.metrics import LanguageModelMetrics
 from gm.models import build_model
 from gm.state import State, detach_state, map_state, select_state, state_tensors, state_to
@@ -47,6 +47,7 @@ class LanguageModelTask(L.LightningModule):
         carry_state: bool = True,
         seq_len: int | None = None,
         compile: bool | str = False,
+        chunk_lens: list[int] | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -63,6 +64,7 @@ class LanguageModelTask(L.LightningModule):
                 "carry_state": carry_state,
                 "seq_len": seq_len,
                 "compile": compile,
+                "chunk_lens": list(chunk_lens or []),
             },
             logger=False,
         )
@@ -77,14 +79,16 @@ class LanguageModelTask(L.LightningModule):
         self.__dict__["_compiled_model"] = self._compiled(compile) if compile else None
         char_lengths = torch.tensor(tokenizer["char_lengths"], dtype=torch.long)
         self.register_buffer("char_lengths", char_lengths, persistent=False)
+        # The three modes, and the chunk mode at every other eval.chunk_len.
+        self.modes = eval_modes(chunk_lens or (), seq_len)
         self.val_metrics = torch.nn.ModuleDict(
-            {m: LanguageModelMetrics(seq_len or 0) for m in MODES}
+            {m: LanguageModelMetrics(seq_len or 0) for m in self.modes}
         )
         # Mean validation loss at each position of a chunk (+ the mean), per mode; set
         # by every validation and read by the LossByPosition callback.
         self.loss_by_position: dict[str, list[float]] = {}
         self.train_state: State | None = None
-        self.val_state: State | None = None
+        self.val_states: dict[str, State | None] = {}
         self._resume_rng: dict[str, Any] | None = None
 
     @property
@@ -203,17 +207,20 @@ class LanguageModelTask(L.LightningModule):
     # --- validation -----------------------------------------------------------------
 
     def on_validation_epoch_start(self) -> None:
-        # State: the validation streams start from zeros on every pass.
-        self.val_state = None
+        # State: the validation streams start on every pass from zeros, or from the state
+        # the text before each stream leaves (eval.warmup).
+        warmup = getattr(self.trainer.val_dataloaders, "warmup", None)
+        self.val_states = {"stateful": warmed_up(self.model, warmup)}
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, y = batch
         chars = self.char_lengths[y].sum()
         for mode, metric in self.val_metrics.items():
-            # State: only the stateful mode carries it, across the validation streams.
-            nll, state = mode_nll(self.model, x, y, mode, self.val_state)
-            if mode == "stateful":
-                self.val_state = state
+            # State: the stateful mode carries it across the validation streams, a chunk
+            # mode of another length across the batches one of its windows spans.
+            offset = batch_idx * x.shape[1]
+            nll, state = mode_nll(self.model, x, y, mode, self.val_states.get(mode), offset)
+            self.val_states[mode] = state
             metric.update(nll, chars)
 
     def on_validation_epoch_end(self) -> None:
@@ -230,8 +237,9 @@ class LanguageModelTask(L.LightningModule):
                 key = f"val/{name}{suffix}"
                 # compute() already reduced the sums across DDP processes, so every process
                 # logs the same value; sync_dist averages equal values, and says so.
-                self.log(key, value, prog_bar=name == "loss", sync_dist=True)
-            self.loss_by_position[mode] = metric.loss_by_position()
+                self.log(key, value, prog_bar=name == "loss" and mode in MODES, sync_dist=True)
+            if mode in MODES:  # (positions count from a chunk-mode reset every T tokens)
+                self.loss_by_position[mode] = metric.loss_by_position()
             metric.reset()
         self.log("step", float(self.global_step))  # (see training_step)
 

@@ -71,7 +71,14 @@ def train(cfg: DictConfig, model_name: str = "") -> dict[str, Any]:
 def _train(
     cfg: DictConfig, model_name: str, run_dir: Path, ckpt_path: str | None, resuming: bool
 ) -> dict[str, Any]:
-    datamodule = TextDataModule(data_dir=cfg.paths.data_dir, seed=cfg.seed, **_plain(cfg.data))
+    evaluation = cfg.get("eval") or {}
+    datamodule = TextDataModule(
+        data_dir=cfg.paths.data_dir,
+        seed=cfg.seed,
+        eval_batch_size=evaluation.get("batch_size"),
+        warmup=evaluation.get("warmup", 0),
+        **_plain(cfg.data),
+    )
     tokenizer = datamodule.prepare()
 
     # The vocabulary size comes from the tokenizer; a typed-in one must agree with it.
@@ -100,6 +107,7 @@ def _train(
         carry_state=data_shape["carry_state"],
         seq_len=data_shape["seq_len"],
         compile=cfg.get("compile") or False,
+        chunk_lens=list(cfg.eval.chunk_len) if cfg.get("eval") else None,
         extra={
             "tokenizer": tokenizer.to_state(),
             "corpus": {

@@ -68,6 +68,20 @@ def test_the_overfitting_onset_is_a_column(tmp_path: Path) -> None:
     assert "overfits after epoch" in (tmp_path / "out" / "report.md").read_text()
 
 
+def test_a_held_out_test_split_is_reported_in_three_modes(tmp_path: Path) -> None:
+    tested, untested = tmp_path / "0_tested", tmp_path / "1_untested"
+    test = {"stateful": {"bpc": 2.1}, "chunk": {"bpc": 2.2}, "stateless": {"bpc": 4.9}}
+    for run, extra in ((tested, {"test": test}), (untested, {})):
+        run.mkdir()
+        history = [{"epoch": 0, "step": 10, "val/loss": 1.5, "val/bpc": 2.0}]
+        (run / "metrics.json").write_text(json.dumps({"history": history, **extra}))
+    write_report([tmp_path], tmp_path / "out")
+    rows = list(csv.DictReader((tmp_path / "out" / "report.csv").open()))
+    assert [r["test_bpc_chunk"] for r in rows] == ["2.2", ""]
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "Held-out test split" in report and "| 0 | 2.1000 | 2.2000 | 4.9000 |" in report
+
+
 def test_run_dir_files_are_read_as_plain_text_never_resolved(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -21,7 +21,11 @@ from tests.conftest import FAST_TRAIN, run_script, run_train
 def test_study_of_two_runs_writes_report_and_figures(trained_run: Path, tmp_path: Path):
     corpus = trained_run.parent / "corpus.txt"
     windowed = tmp_path / "windowed"
-    proc = run_train(windowed, f"data.path={corpus}", *FAST_TRAIN, "data.carry_state=false")
+    whole_validation = [o for o in FAST_TRAIN if "limit_val_batches" not in o]
+    proc = run_train(
+        windowed, f"data.path={corpus}", *whole_validation, "data.carry_state=false",
+        "eval.chunk_len=[16,32]",  # validation also scores nanoGPT-like windows of 32
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     # A sweep folder stands for the runs inside it.
     sweep = tmp_path / "sweep"
@@ -32,6 +36,8 @@ def test_study_of_two_runs_writes_report_and_figures(trained_run: Path, tmp_path
         "gm.study",
         f"runs=[{trained_run},{sweep}]",
         "samples.max_new_tokens=40",
+        "batch_size=4",  # the runs' own validation streams
+        "chunk_len=[32]",
         f"hydra.run.dir={out}",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -42,8 +48,11 @@ def test_study_of_two_runs_writes_report_and_figures(trained_run: Path, tmp_path
     runs = json.loads((out / "study.json").read_text())["runs"]
     assert [r["carry_state"] for r in runs] == [True, False]
     for r in runs:
-        assert set(r["scores"]) == {"stateful", "chunk", "stateless"}
+        assert set(r["scores"]) == {"stateful", "chunk", "chunk32", "stateless"}
         assert len(r["curves"]["chunk"]) == r["seq_len"] + 1
+    # The study's chunk32 is the windowed run's own validation of it.
+    best = json.loads((windowed / "metrics.json").read_text())["best"]
+    assert runs[1]["scores"]["chunk32"]["loss"] == pytest.approx(best["val/loss_chunk32"], 1e-5)
 
 
 def test_study_without_runs_is_one_sentence(tmp_path: Path):

@@ -457,14 +457,15 @@ def test_a_new_task_records_its_arguments_and_starts_empty(tmp_path, text_file) 
     """The hyperparameters are what checkpoints and bundles rebuild the task from."""
     task = _task(tmp_path, text_file, compile=False)
     assert set(task.hparams) == {
-        "model", "optimizer", "scheduler", "tokenizer", "carry_state", "seq_len", "compile"
+        "model", "optimizer", "scheduler", "tokenizer", "carry_state", "seq_len", "compile",
+        "chunk_lens",
     }  # fmt: skip
     assert task.hparams["tokenizer"]["vocab_size"] == task.model.vocab_size
     assert (task.hparams["carry_state"], task.hparams["seq_len"]) == (True, None)
     assert task.train_model is task.model  # compile is off unless asked
     default = LanguageModelTask(task.hparams.model, {}, {}, task.hparams.tokenizer)
     assert default.train_model is default.model
-    assert (task.train_state, task.val_state, task.loss_by_position) == (None, None, {})
+    assert (task.train_state, task.val_states, task.loss_by_position) == (None, {}, {})
     # Without seq_len there is no loss by position to collect.
     assert task.val_metrics["stateful"].position_nats.numel() == 0
 
