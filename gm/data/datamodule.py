@@ -20,7 +20,7 @@ from gm.errors import UserError
 
 
 class TextDataModule(L.LightningDataModule):
-    """Tiny Shakespeare (or any UTF-8 text) as contiguous streams for truncated BPTT."""
+    """Tiny Shakespeare (or any text) as contiguous streams for truncated BPTT."""
 
     def __init__(
         self,
@@ -66,6 +66,7 @@ class TextDataModule(L.LightningDataModule):
         self.eval_batch_size = eval_batch_size or batch_size
         self.warmup = warmup
         self.corpus: Corpus | None = None
+        self.bounds: list[tuple[int, int]] = []  # each split's character range
         self.tokenizer: Tokenizer | None = None
         self.train_ids: np.ndarray | None = None  # memory-mapped, read-only
         self.val_ids: np.ndarray | None = None
@@ -82,15 +83,16 @@ class TextDataModule(L.LightningDataModule):
             self.tokenizer_kind, corpus, self.bounds[0][1], cache_dir, **self.tokenizer_options
         )
         key = f"{corpus.sha256[:16]}-{self.tokenizer.kind}-{self.tokenizer.fingerprint}"
-        ids = []
+        ids, default = [], self.bounds == split_bounds(corpus.chars)
         for name, (start, end) in zip(("train", "val", "test"), self.bounds, strict=False):
             # The 90/10 split's files keep their names; other splits name their range.
-            where = "" if self.bounds == split_bounds(corpus.chars) else f"-{start}-{end}"
+            where = "" if default else f"-{start}-{end}"
             cache = cache_dir / f"{key}-{name}{where}.npy"
             ids.append(cached_ids(corpus.chunks(start, end), self.tokenizer, cache))
         self.train_ids, self.val_ids, self.test_ids = [*ids, None][:3]
-        # Fail now, with a sentence, if either split is too short for one batch.
+        # Fail now, with a sentence, if a split is too short for one batch.
         self.val_batches()
+        self.test_batches()
         self.train_dataloader()
         return self.tokenizer
 
