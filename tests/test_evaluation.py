@@ -14,7 +14,7 @@ import torch
 from torch.nn import functional as F
 
 from gm.data.streams import StreamBatches
-from gm.evaluation import MODES, eval_modes, evaluate, metric_key, mode_nll
+from gm.evaluation import MODES, eval_modes, evaluate, metric_key, mode_nll, warmed_up
 from gm.figures import MODE_STYLE
 from gm.models import BengioMLP, KneserNeyLM, RecurrentLM
 
@@ -185,3 +185,26 @@ def test_the_warmed_up_stateful_score_does_not_depend_on_the_batch(tmp_path, sha
     cold = [stateful(b, 0) for b in (1, 8, 64)]
     assert max(warm) - min(warm) < 1e-4 * min(warm), warm
     assert max(cold) - min(cold) > 5e-4 * min(cold), cold  # the protocol is what changes it
+
+
+@pytest.mark.parametrize("model", models(), ids=["gru", "mlp", "ngram"])
+def test_the_warmed_up_stateful_mode_reads_the_text_before_each_stream_first(model) -> None:
+    """With a warm-up of W tokens and complete streams, the stateful score is each stream's
+    text predicted after the W tokens before it (the ``before`` text for the first),
+    every target scored once: one forward from zeros over the warm-up and the stream."""
+    W, L = 5, K * T + 3  # a last, shorter chunk of 2 inputs
+    ids, before = torch.randint(0, V, (B * L,)), torch.randint(0, V, (W,))
+    batches = StreamBatches(ids, B, T, warmup=W, before=before, complete=True)
+    metric = evaluate(model, batches, torch.ones(V, dtype=torch.long), T, ["stateful"])
+    metric = metric["stateful"]
+    text = torch.cat([before, ids])
+    with torch.no_grad():
+        total = 0.0
+        for i in range(B):
+            start = W + i * L  # where stream i starts in `text`
+            context = text[start - W : start + L]
+            logits = model(context[None, :-1])[0][0, W:]
+            total += F.cross_entropy(logits.float(), context[W + 1 :], reduction="sum").item()
+    assert metric.tokens.item() == B * (L - 1)  # every target of every stream, once
+    assert metric.compute()["loss"].item() == pytest.approx(total / (B * (L - 1)), rel=1e-5)
+    assert warmed_up(model, None) is None  # no warm-up: the zero state

@@ -218,7 +218,7 @@ class LanguageModelTask(L.LightningModule):
         for mode, metric in self.val_metrics.items():
             # State: the stateful mode carries it across the validation streams, a chunk
             # mode of another length across the batches one of its windows spans.
-            offset = batch_idx * x.shape[1]
+            offset = batch_idx * (self.hparams.seq_len or x.shape[1])  # (a last chunk is shorter)
             nll, state = mode_nll(self.model, x, y, mode, self.val_states.get(mode), offset)
             self.val_states[mode] = state
             metric.update(nll, chars)

@@ -141,3 +141,37 @@ def test_every_window_start_can_be_drawn() -> None:
         loader.set_epoch(epoch)
         starts |= {int(x[0, 0]) for x, _ in loader}
     assert starts == {0, 1, 2}
+
+
+def test_each_stream_is_warmed_up_on_the_text_before_it() -> None:
+    """Row i's warm-up is the ``warmup`` tokens before its stream starts: the split's own
+    text, and for the first stream the text the split follows (``before``)."""
+    ids, before = torch.arange(100), torch.arange(1000, 1010)
+    batches = StreamBatches(ids, batch_size=4, seq_len=5, warmup=3, before=before)
+    expected = torch.tensor([[1007, 1008, 1009], [22, 23, 24], [47, 48, 49], [72, 73, 74]])
+    assert batches.warmup.dtype == torch.long and torch.equal(batches.warmup, expected)
+    # A process of two owns the last two streams, and their warm-up.
+    second = StreamBatches(ids, 4, 5, rank=1, world_size=2, warmup=3, before=before)
+    assert torch.equal(second.warmup, expected[2:])
+    assert StreamBatches(ids, 4, 5).warmup is None  # no warm-up: zeros
+    with pytest.raises(UserError, match=r"eval.warmup=3 needs 3 tokens before every stream"):
+        StreamBatches(ids, 4, 5, warmup=3)  # nothing before the first stream
+    with pytest.raises(UserError, match=r"the first has 2"):
+        StreamBatches(ids, 4, 5, warmup=3, before=before[:2])
+
+
+@pytest.mark.parametrize("length,batch", [(103, 4), (101, 4), (100, 1)])
+def test_complete_streams_score_every_token(length: int, batch: int) -> None:
+    """With ``complete`` a last, shorter chunk scores the rest of each stream: the targets
+    cover every token of every stream but its first; without it, whole chunks only."""
+    ids = torch.arange(length)
+    complete = StreamBatches(ids, batch, 5, complete=True)
+    per_stream = length // batch
+    targets = torch.cat([y for _, y in complete], 1)
+    assert torch.equal(targets, torch.from_numpy(as_streams(ids, batch)[:, 1:]))
+    assert len(complete) == -(-(per_stream - 1) // 5)  # ceil: the partial chunk counts
+    whole = StreamBatches(ids, batch, 5)
+    assert len(whole) == (per_stream - 1) // 5
+    assert all(x.shape == (batch, 5) for x, _ in whole)
+    with pytest.raises(IndexError):
+        complete[len(complete)]

@@ -30,11 +30,14 @@ def _fit(
     scheduler=None,
     extra=None,
     ckpt_path=None,
+    data=None,
+    chunk_lens=None,
     **trainer,
 ):
     dm = TextDataModule(
-        data_dir=tmp_path, path=str(text_file), batch_size=B, seq_len=T, carry_state=carry_state
-    )
+        data_dir=tmp_path, path=str(text_file), batch_size=B, seq_len=T, carry_state=carry_state,
+        **(data or {}),
+    )  # fmt: skip
     tok = dm.prepare()
     task = LanguageModelTask(
         model={
@@ -51,6 +54,7 @@ def _fit(
         tokenizer=describe(tok),
         carry_state=carry_state,
         seq_len=T,
+        chunk_lens=chunk_lens,
         extra=extra,
     )
     kwargs = dict(
@@ -628,3 +632,49 @@ def test_the_sanity_check_shows_no_numbers(tmp_path, text_file) -> None:
     )  # fmt: skip
     assert seen.pop("curves") == {}
     assert not [k for k in seen if k.startswith("val/")]
+
+
+class StepsLogged(L.pytorch.loggers.Logger):
+    """A logger that keeps every (step, metrics) Lightning hands it."""
+
+    name, version = "steps", 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.logged: list[tuple[int, dict]] = []
+
+    def log_metrics(self, metrics, step=None) -> None:
+        self.logged.append((step, dict(metrics)))
+
+    def log_hyperparams(self, params, *args, **kwargs) -> None:
+        pass
+
+
+def test_validation_follows_the_eval_protocol_and_logs_at_the_optimizer_step(
+    tmp_path, text_file
+) -> None:
+    """eval.warmup, eval.batch_size and eval.chunk_len reach the validation: its numbers are
+    ``evaluate`` on the same streams (itself tested against each mode's definition); every
+    value is logged at the optimizer steps taken before it, with no epoch series."""
+    from gm.evaluation import evaluate, metric_key
+
+    logger = StepsLogged()
+    task, dm = _fit(
+        tmp_path, text_file, lr=1e-2, limit_train_batches=3, limit_val_batches=None,
+        num_sanity_val_steps=0, logger=logger, log_every_n_steps=1,
+        data={"warmup": 7, "eval_batch_size": 2},
+        chunk_lens=[T, 2 * T],
+    )  # fmt: skip
+    assert task.modes == ["stateful", "chunk", f"chunk{2 * T}", "stateless"]
+    batches = dm.val_batches()
+    assert batches.warmup.shape == (2, 7) and batches.rest > 0
+    ones = torch.ones(task.model.vocab_size, dtype=torch.long)
+    expected = evaluate(task.model, batches, ones, T, task.modes)
+    logged = task.trainer.callback_metrics
+    for mode in task.modes:
+        got = logged[metric_key("loss", mode)].item()
+        assert got == pytest.approx(expected[mode].compute()["loss"].item(), rel=1e-5), mode
+    val_steps = [step for step, m in logger.logged if "val/loss" in m]
+    train_steps = [step for step, m in logger.logged if "train/loss" in m]
+    assert val_steps == [3] and train_steps == [0, 1, 2]
+    assert not any("epoch" in m or "step" in m for _, m in logger.logged)
