@@ -133,6 +133,12 @@ def test_a_chunk_mode_at_any_length_is_windows_from_a_zero_state(model, length) 
     x, y = torch.randint(0, V, (B, K * T)), torch.randint(0, V, (B, K * T))
     mode = eval_modes([length], T)[2]
     assert mode == f"chunk{length}"
+    # One chunk alone starts a window (its offset, when not given, is the stream's start).
+    with torch.no_grad():
+        alone, _ = mode_nll(model, x[:, :T], y[:, :T], mode)
+        first = torch.cat([model(w)[0] for w in x[:, :T].split(length, 1)], 1)
+    first = F.cross_entropy(first.flatten(0, 1).float(), y[:, :T].flatten(), reduction="none")
+    torch.testing.assert_close(alone.flatten(), first)
     scores = evaluate(model, batches_of(x, y), torch.ones(V, dtype=torch.long), T, [mode])
     with torch.no_grad():
         windows = torch.cat([model(w)[0] for w in x.split(length, 1)], 1)

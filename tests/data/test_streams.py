@@ -154,13 +154,15 @@ def test_each_stream_is_warmed_up_on_the_text_before_it() -> None:
     second = StreamBatches(ids, 4, 5, rank=1, world_size=2, warmup=3, before=before)
     assert torch.equal(second.warmup, expected[2:])
     assert StreamBatches(ids, 4, 5).warmup is None  # no warm-up: zeros
-    with pytest.raises(UserError, match=r"eval.warmup=3 needs 3 tokens before every stream"):
+    with pytest.raises(UserError, match=r"eval.warmup=3 needs 3 tokens .* the first has 0"):
         StreamBatches(ids, 4, 5, warmup=3)  # nothing before the first stream
+    one = StreamBatches(ids, 4, 5, warmup=1, before=before)
+    assert torch.equal(one.warmup, expected[:, -1:])
     with pytest.raises(UserError, match=r"the first has 2"):
         StreamBatches(ids, 4, 5, warmup=3, before=before[:2])
 
 
-@pytest.mark.parametrize("length,batch", [(103, 4), (101, 4), (100, 1)])
+@pytest.mark.parametrize("length,batch", [(103, 4), (101, 4), (100, 1), (104, 4), (96, 1)])
 def test_complete_streams_score_every_token(length: int, batch: int) -> None:
     """With ``complete`` a last, shorter chunk scores the rest of each stream: the targets
     cover every token of every stream but its first; without it, whole chunks only."""

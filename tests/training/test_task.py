@@ -647,7 +647,7 @@ class StepsLogged(L.pytorch.loggers.Logger):
         self.logged.append((step, dict(metrics)))
 
     def log_hyperparams(self, params, *args, **kwargs) -> None:
-        pass
+        self.logged.append((None, {"hyperparameters": params}))
 
 
 def test_validation_follows_the_eval_protocol_and_logs_at_the_optimizer_step(
@@ -656,6 +656,8 @@ def test_validation_follows_the_eval_protocol_and_logs_at_the_optimizer_step(
     """eval.warmup, eval.batch_size and eval.chunk_len reach the validation: its numbers are
     ``evaluate`` on the same streams (itself tested against each mode's definition); every
     value is logged at the optimizer steps taken before it, with no epoch series."""
+    from lightning.pytorch.callbacks import LearningRateMonitor
+
     from gm.evaluation import evaluate, metric_key
 
     logger = StepsLogged()
@@ -663,7 +665,7 @@ def test_validation_follows_the_eval_protocol_and_logs_at_the_optimizer_step(
         tmp_path, text_file, lr=1e-2, limit_train_batches=3, limit_val_batches=None,
         num_sanity_val_steps=0, logger=logger, log_every_n_steps=1,
         data={"warmup": 7, "eval_batch_size": 2},
-        chunk_lens=[T, 2 * T],
+        chunk_lens=[T, 2 * T], callbacks=[LearningRateMonitor(logging_interval="step")],
     )  # fmt: skip
     assert task.modes == ["stateful", "chunk", f"chunk{2 * T}", "stateless"]
     batches = dm.val_batches()
@@ -678,3 +680,7 @@ def test_validation_follows_the_eval_protocol_and_logs_at_the_optimizer_step(
     train_steps = [step for step, m in logger.logged if "train/loss" in m]
     assert val_steps == [3] and train_steps == [0, 1, 2]
     assert not any("epoch" in m or "step" in m for _, m in logger.logged)
+    assert [step for step, m in logger.logged if "train/lr" in m] == [0, 1, 2]
+    # The task's arguments (a 65-entry character table among them) are not sent to the
+    # loggers: train() logs the settings a reader compares runs by.
+    assert not [m for _, m in logger.logged if "hyperparameters" in m]
