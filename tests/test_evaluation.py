@@ -14,7 +14,15 @@ import torch
 from torch.nn import functional as F
 
 from gm.data.streams import StreamBatches
-from gm.evaluation import MODES, eval_modes, evaluate, metric_key, mode_nll, warmed_up
+from gm.evaluation import (
+    MODES,
+    eval_modes,
+    evaluate,
+    metric_key,
+    mode_nll,
+    scores,
+    warmed_up,
+)
 from gm.figures import MODE_STYLE
 from gm.models import BengioMLP, KneserNeyLM, RecurrentLM
 
@@ -214,3 +222,18 @@ def test_the_warmed_up_stateful_mode_reads_the_text_before_each_stream_first(mod
     assert metric.tokens.item() == B * (L - 1)  # every target of every stream, once
     assert metric.compute()["loss"].item() == pytest.approx(total / (B * (L - 1)), rel=1e-5)
     assert warmed_up(model, None) is None  # no warm-up: the zero state
+
+
+def test_scores_are_the_evaluation_in_plain_numbers() -> None:
+    model = models()[0]
+    x, y = torch.randint(0, V, (B, K * T)), torch.randint(0, V, (B, K * T))
+    lengths = torch.randint(1, 4, (V,))
+    modes = eval_modes([2 * T], T)
+    got = scores(model, batches_of(x, y), lengths, T, modes)
+    metrics = evaluate(model, batches_of(x, y), lengths, T, modes)
+    assert list(got) == modes
+    for mode in modes:
+        expected = {k: v.item() for k, v in metrics[mode].compute().items()}
+        assert got[mode] == pytest.approx(expected) and set(got[mode]) == {"loss", "ppl", "bpc"}
+        assert all(isinstance(v, float) for v in got[mode].values())
+    assert list(scores(model, batches_of(x, y), lengths, T)) == list(MODES)  # the default
