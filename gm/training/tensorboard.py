@@ -159,10 +159,9 @@ class TensorBoard(TensorBoardLogger):
 
 class TextSamples(L.Callback):
     """At every validation, ``tokens`` sampled tokens in each mode, logged as TensorBoard
-    text. The prompt is ``prompt_tokens`` tokens from the validation split's first line
-    break on, and every
-    sample draws from a generator seeded with ``seed``: the samples of two validations
-    differ only by what the model has learned."""
+    text. The prompt is ``prompt_tokens`` tokens of the validation text from its first line
+    break on, and every sample draws from a generator seeded with ``seed``: the samples of
+    two validations differ only by what the model has learned."""
 
     def __init__(
         self, tokens: int = 200, prompt_tokens: int = 32, temperature: float = 0.8, seed: int = 0
