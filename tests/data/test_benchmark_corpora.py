@@ -26,6 +26,7 @@ ENWIK8_LIKE = generated_text(6000).encode().replace(b"the", b"th\xe9\xff")  # no
 TEXT8_LIKE = " ".join(generated_text(6000).lower().replace(".", "").split())[:6000].encode()
 
 
+@pytest.mark.slow  # two training runs
 @pytest.mark.parametrize(
     "name,data,symbols",
     [("enwik8", ENWIK8_LIKE, len(set(ENWIK8_LIKE))), ("text8", TEXT8_LIKE, len(set(TEXT8_LIKE)))],
