@@ -31,8 +31,10 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import secrets
 import shutil
+import sys
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,10 +46,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from gm.data.corpus import split_bounds
 from gm.data.streams import SEQ_LEN
 from gm.data.tokenizer import Tokenizer, load_tokenizer, tokenizer_from_state
 from gm.errors import UserError
 from gm.models import build_model
+from gm.run import Run, run_of
 
 FORMAT = "gm-bundle/1"
 SUMS = "SHA256SUMS"
@@ -66,6 +70,18 @@ class TrainedModel:
     name: str = ""  # the model config it was trained from (e.g. astra_alpha), when known
     carry_state: bool | None = None  # the training regime: carried state or windows
     training: dict[str, Any] = field(default_factory=dict)  # summary of the run that made it
+    # The data recipe: batch_size, seq_len, carry_state and the character range of each
+    # split ("splits": [[start, end], ...], training first), as training recorded it.
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def split_range(self, index: int, chars: int) -> tuple[int, int]:
+        """The character range of split ``index`` (0 training, 1 validation, 2 test) of a
+        corpus of ``chars`` characters; runs that recorded none used the default split."""
+        recorded = self.data.get("splits") or split_bounds(chars)
+        if index >= len(recorded):
+            raise UserError(f"{self.source} was trained without a split number {index}")
+        start, end = recorded[index]
+        return int(start), int(end)
 
 
 def find_checkpoint(run_dir: Path) -> Path:
@@ -140,7 +156,13 @@ def load_checkpoint(path: Path) -> TrainedModel:
         corpus=dict(extra.get("corpus") or {}),
         name=str(extra.get("model_name") or ""),
         carry_state=hparams.get("carry_state"),
-        training={"epoch": ckpt.get("epoch"), "global_step": ckpt.get("global_step")},
+        data=dict(extra.get("data") or {}),
+        # The run's summary (the same in every bundle of it) and this checkpoint's place.
+        training={
+            **run_of(path).summary(),
+            "epoch": ckpt.get("epoch"),
+            "global_step": ckpt.get("global_step"),
+        },
     )
 
 
@@ -328,6 +350,7 @@ def _write_files(trained: TrainedModel, directory: Path, training: dict | None) 
         "name": trained.name,
         "carry_state": trained.carry_state,
         "corpus": trained.corpus,
+        "data": trained.data,
         "training": training if training is not None else trained.training,
     }
     (directory / "config.yaml").write_text(
@@ -446,14 +469,30 @@ def read_bundle(directory: str | Path) -> TrainedModel:
         name=str(config.get("name") or ""),
         carry_state=config.get("carry_state"),
         training=dict(config.get("training") or {}),
+        data=dict(config.get("data") or {}),
     )
 
 
 def is_trained_model(path: Path) -> bool:
-    """Whether ``load_trained`` takes ``path``: a checkpoint file, a run directory or a bundle."""
-    return (
-        path.is_file()
-        or (path / "checkpoints").is_dir()
-        or (path / SUMS).is_file()
-        or is_bundle(path)
-    )
+    """Whether ``load_trained`` takes ``path``: a ``.ckpt`` file, a run directory with a
+    checkpoint, or a bundle. (Figures, logs and other files beside them are not.)"""
+    if path.is_file():
+        return path.suffix == ".ckpt"
+    return Run(path).has_checkpoint() or (path / SUMS).is_file() or is_bundle(path)
+
+
+def find_trained(path: Path) -> list[Path]:
+    """``path`` if it is a trained model, else the trained models anywhere below it (a
+    sweep, a folder of runs), in order; nothing inside a run or bundle is searched."""
+    if is_trained_model(path):
+        return [path]
+    if not path.is_dir() or path.name.startswith("."):
+        return []
+    children = sorted(path.iterdir(), key=job_order)
+    return [found for child in children for found in find_trained(child)]
+
+
+def job_order(path: Path) -> tuple[int, str]:
+    """Sweep jobs (``<num>`` or ``<num>_<overrides>``) in number order: job 10 after job 9."""
+    match = re.match(r"(\d+)(?:_|$)", path.name)
+    return (int(match.group(1)) if match else sys.maxsize, path.name)

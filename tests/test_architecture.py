@@ -31,6 +31,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "gm.figures",
             "gm.state",
             "gm.settings",
+            "gm.run",
         ],
     ),
     ("recurrence", ["gm.nn"]),

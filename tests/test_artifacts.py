@@ -62,6 +62,19 @@ def test_export_cli_makes_a_bundle_and_never_overwrites(trained_run: Path, tmp_p
     assert (out / "SHA256SUMS").read_bytes() == before
 
 
+def test_an_exported_bundle_carries_the_runs_summary(trained_run: Path, tmp_path: Path) -> None:
+    """``python -m gm.export`` and training's own ``export/`` bundle record the same
+    training summary and data recipe (the former lacked the best scores)."""
+    out = tmp_path / "exported"
+    assert run_script("gm.export", str(trained_run), str(out)).returncode == 0
+    exported, automatic = (
+        yaml.safe_load((d / "config.yaml").read_text()) for d in (out, trained_run / "export")
+    )
+    assert exported["training"] == automatic["training"]
+    assert exported["training"]["best"]["val/loss"] > 0
+    assert exported["data"] == automatic["data"] and exported["data"]["splits"][1][1] > 0
+
+
 def _resign(bundle: Path) -> None:
     """Rewrite SHA256SUMS as a hostile sender would after editing a file."""
     import hashlib

@@ -12,7 +12,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from gm.artifacts import TrainedModel, load_trained
-from gm.data.corpus import read_corpus, split_point
+from gm.data.corpus import read_corpus
 from gm.data.tokenizer import Tokenizer
 from gm.errors import UserError
 from gm.evaluation import MODES
@@ -82,11 +82,11 @@ def training_vocabulary(trained: TrainedModel, corpus: str | None) -> set[str] |
     path = corpus or trained.corpus.get("path")
     if not path or not Path(path).is_file():
         return None
-    text = read_corpus(path)
+    text = read_corpus(path, encoding=trained.corpus.get("encoding", "utf-8"))
     expected = trained.corpus.get("sha256")
     if corpus is None and expected and text.sha256 != expected:
         return None  # the file changed since training: its words are not the training words
-    return set(words(text.read(0, split_point(text.chars))))
+    return set(words(text.read(*trained.split_range(0, text.chars))))
 
 
 # Every option generate.py reads, with its type and range (checked by gm.settings).

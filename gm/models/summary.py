@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from gm.config import CONF_DIR
+from gm.run import count_parameters
 
 # The vocabulary sizes the study counted: Tiny Shakespeare's characters, its subword pieces.
 STUDY_VOCAB = {"char": 65, "sentencepiece": 1000}
@@ -19,7 +20,7 @@ STUDY_VOCAB = {"char": 65, "sentencepiece": 1000}
 
 def parameter_count(model: nn.Module) -> int:
     """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return count_parameters(model)
 
 
 def size_mib(model: nn.Module, bytes_per_param: int = 4) -> float:

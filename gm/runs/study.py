@@ -17,12 +17,13 @@ from typing import Any
 import hydra
 import numpy as np
 import torch
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from gm.artifacts import TrainedModel, is_trained_model, load_trained
+from gm.artifacts import TrainedModel, find_trained, load_trained
 from gm.atomic import write_json_atomic
 from gm.config import CONF_DIR
-from gm.data.corpus import read_corpus, split_point
+from gm.data.corpus import read_corpus
 from gm.data.streams import StreamBatches
 from gm.errors import UserError
 from gm.evaluation import MODES, eval_modes, evaluate
@@ -30,37 +31,40 @@ from gm.figures import bar_figure, loss_by_position_figure, save
 from gm.generation import SamplingOptions, generate
 from gm.generation.stats import text_stats, words
 from gm.metrics import overfitting_onset
+from gm.run import count_parameters, run_of
 
 
 def expand_runs(paths: list[str]) -> list[Path]:
-    """Each path as given, or the trained models directly inside it (a multirun folder)."""
+    """Each path as given, or the trained models anywhere inside it (a sweep, a folder of
+    runs); files that are not checkpoints (figures, logs) are ignored."""
     runs: list[Path] = []
     for raw in paths:
         path = Path(raw).expanduser()
         if not path.exists():
             raise UserError(f"{path} does not exist; runs= takes run directories or sweeps")
-        found = (
-            [path] if is_trained_model(path) else sorted(filter(is_trained_model, path.iterdir()))
-        )
+        found = find_trained(path)
         if not found:
             raise UserError(f"{path} holds no training run (no checkpoints/ inside it)")
         runs.extend(found)
     return runs
 
 
-def run_label(path: Path, trained: TrainedModel) -> str:
+def run_label(path: Path, trained: TrainedModel, differs: str = "") -> str:
     """The run's name in tables and figures: its model, its training regime and where it
     is, e.g. ``astra_alpha (carried) · 2026-05-01_12-00-00`` or ``astra_alpha (windowed) ·
     2026-05-01_12-00-00 job 3``. The place keeps two runs of one model apart: a single run's
     folder (its start time), or a sweep's folder and the job's number; a checkpoint file
-    adds its own name (two checkpoints of one run)."""
+    adds its own name (two checkpoints of one run). ``differs`` (the overrides that tell
+    the compared runs apart, ``differing_overrides``) replaces a sweep job's number."""
     regime = {True: "carried", False: "windowed"}.get(trained.carry_state, "?")
     model = trained.name or path.name
     # A checkpoint sits in <run>/checkpoints/; a bundle or a run is a folder of its own.
     run_dir = path.parent.parent if path.is_file() and path.parent.name == "checkpoints" else path
     folder, name = run_dir.parent.name, run_dir.name
     job = re.fullmatch(r"(\d+)(_.*)?", name)  # a sweep job: <num> or <num>_<overrides>
-    if job:
+    if job and differs:
+        where = f"{folder} · {differs}"
+    elif job:
         where = f"{folder} job {job.group(1)}"  # the number: the overrides would make it long
     elif folder in (model, ""):  # outputs/<model>/<time>: the model is said already
         where = name
@@ -69,6 +73,22 @@ def run_label(path: Path, trained: TrainedModel) -> str:
     if path.is_file():
         where += f" {path.name}"
     return f"{model} ({regime}) · {where}"
+
+
+def differing_overrides(paths: list[Path]) -> dict[Path, str]:
+    """For each run, the recorded overrides whose values differ among ``paths`` (e.g.
+    ``optimizer.lr=0.003``), joined; "" for all when no such set tells every run apart."""
+    parser = OverridesParser.create()
+    recorded = []
+    for path in paths:
+        overrides = run_of(path).overrides()
+        recorded.append({parser.parse_override(o).key_or_group: o for o in overrides})
+    keys = sorted({k for r in recorded for k in r} - {"data.path", "resume", "ckpt_path"})
+    differing = [k for k in keys if len({r.get(k) for r in recorded}) > 1]
+    names = [" ".join(r[k] for k in differing if k in r) for r in recorded]
+    if len(paths) < 2 or "" in names or len(set(names)) < len(names):
+        return dict.fromkeys(paths, "")
+    return dict(zip(paths, names, strict=True))
 
 
 def check_corpus(
@@ -97,7 +117,7 @@ def check_corpus(
     )
 
 
-def study_one(path: Path, cfg: DictConfig) -> dict[str, Any]:
+def study_one(path: Path, cfg: DictConfig, differs: str = "") -> dict[str, Any]:
     """Scores, loss-by-position curves and samples of one run."""
     trained = load_trained(path)
     corpus_path = cfg.corpus or trained.corpus.get("path")
@@ -105,9 +125,10 @@ def study_one(path: Path, cfg: DictConfig) -> dict[str, Any]:
         raise UserError(f"the corpus {path} trained on is not at {corpus_path!r}; pass corpus=")
     corpus = read_corpus(corpus_path, encoding=trained.corpus.get("encoding", "utf-8"))
     check_corpus(path, trained, corpus_path, corpus.sha256, cfg.allow_changed_corpus)
-    split = split_point(corpus.chars)
+    # The run's own validation split, as its training recorded it (data.splits).
+    split, end = trained.split_range(1, corpus.chars)
     tok = trained.tokenizer
-    val_ids = np.concatenate(list(tok.encode_pieces(corpus.chunks(split))))
+    val_ids = np.concatenate(list(tok.encode_pieces(corpus.chunks(split, end))))
     warmup = int(cfg.get("warmup") or 0)
     # The training text's last tokens, read in before the first stream (never scored).
     before = (
@@ -123,7 +144,7 @@ def study_one(path: Path, cfg: DictConfig) -> dict[str, Any]:
     scores = {mode: {k: float(v) for k, v in m.compute().items()} for mode, m in metrics.items()}
     curves = {mode: metrics[mode].loss_by_position() for mode in MODES}
 
-    vocabulary = set(words(corpus.read(0, split)))
+    vocabulary = set(words(corpus.read(*trained.split_range(0, corpus.chars))))
     options = SamplingOptions(temperature=cfg.samples.temperature)
     prompt = tok.encode(cfg.samples.prompt)
     samples = {}
@@ -140,18 +161,15 @@ def study_one(path: Path, cfg: DictConfig) -> dict[str, Any]:
         )
         text = tok.decode(new)
         samples[mode] = {"text": text, **text_stats(text, vocabulary)}
-    metrics_file = (path if path.is_dir() else path.parent.parent) / "metrics.json"
-    history = (
-        json.loads(metrics_file.read_text()).get("history", []) if metrics_file.is_file() else []
-    )
+    history = run_of(path).metrics().get("history", [])
     return {
         "path": str(path),
         "overfitting_onset": overfitting_onset(history),
-        "label": run_label(path, trained),
+        "label": run_label(path, trained, differs),
         "name": trained.name or path.name,
         "carry_state": trained.carry_state,
         "spec": trained.spec,
-        "parameters": sum(p.numel() for p in trained.model.parameters()),
+        "parameters": count_parameters(trained.model),
         "seq_len": trained.seq_len,
         "step": (trained.training or {}).get("global_step"),  # named in the figures' titles
         "scores": scores,
@@ -260,7 +278,9 @@ def run_study(cfg: DictConfig) -> Path:
         raise UserError("runs= takes a list, e.g. runs=[outputs/astra_alpha/RUN,outputs/...]")
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    results = [study_one(p, cfg) for p in expand_runs([str(r) for r in runs])]
+    paths = expand_runs([str(r) for r in runs])
+    differs = differing_overrides(paths)  # labels name what tells the runs apart
+    results = [study_one(p, cfg, differs[p]) for p in paths]
     return write_study(results, out)
 
 

@@ -17,6 +17,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from gm.atomic import write_json_atomic
 from gm.evaluation import MODES, best_key, metric_key
 from gm.metrics import overfitting_onset
+from gm.run import count_parameters
 from gm.runtime import TrainingProcesses, share_of_cores
 
 
@@ -285,7 +286,7 @@ class MetricsJSON(L.Callback):
             "train_tokens_per_s": round(throughput.mean, 1)
             if throughput and throughput.mean
             else None,
-            "parameters": sum(p.numel() for p in pl_module.parameters() if p.requires_grad),
+            "parameters": count_parameters(pl_module),
             "threads": torch.get_num_threads(),
             "model": dict(pl_module.hparams.get("model", {})),
             "data": trainer.datamodule.stats() if hasattr(trainer.datamodule, "stats") else {},

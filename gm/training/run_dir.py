@@ -23,13 +23,13 @@ from gm.atomic import write_bytes_atomic
 from gm.data.spm_tokenizer import SentencePieceTokenizer
 from gm.data.tokenizer import CharTokenizer
 from gm.errors import UserError
+from gm.run import CHECKPOINTS, METRICS, RECORD_DIR
 
-RECORD_DIR = ".hydra"
 # What a training run leaves in its directory; any of them means the directory is taken.
 RUN_FILES = (
     RECORD_DIR,
-    "checkpoints",
-    "metrics.json",
+    CHECKPOINTS,
+    METRICS,
     CharTokenizer.filename,
     SentencePieceTokenizer.filename,
 )

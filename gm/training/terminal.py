@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gm.evaluation import MODES, metric_key
+from gm.run import count_parameters
 
 # Lightning's info lines that say nothing about this run: an advertisement, a TPU line on
 # every machine, and "fit stopped: max_epochs reached" printed over the progress bar.
@@ -100,7 +101,7 @@ class RunHeader(ModelSummary):
         import torch
 
         extra = getattr(pl_module, "extra", {})
-        params = sum(p.numel() for p in pl_module.parameters() if p.requires_grad)
+        params = count_parameters(pl_module)
         console = Console(highlight=False, soft_wrap=True)  # commands and paths stay whole
         console.print(
             f"[bold]{extra.get('model_name') or 'model'}[/bold]  "

@@ -25,6 +25,7 @@ from gm.data.streams import StreamBatches
 from gm.data.tokenizer import describe
 from gm.errors import UserError
 from gm.evaluation import scores
+from gm.run import Run, count_parameters
 from gm.runtime import cache_compiled_kernels, keep_freed_memory
 from gm.settings import check_settings
 from gm.training.callbacks import MetricsJSON
@@ -93,7 +94,7 @@ def _train(
         "batch_size": cfg.data.batch_size,
         "seq_len": cfg.data.seq_len,
         "carry_state": cfg.data.carry_state,
-        "splits": datamodule.bounds,
+        "splits": [list(bounds) for bounds in datamodule.bounds],
     }
     if ckpt_path is not None:
         check_compatible(ckpt_path, model_cfg, tokenizer.fingerprint, data_shape)
@@ -130,7 +131,7 @@ def _train(
     if is_global_zero():
         tokenizer.save(run_dir)
         record_config(cfg, run_dir, resuming)
-    parameters = sum(p.numel() for p in task.parameters() if p.requires_grad)
+    parameters = count_parameters(task)
     for logger in trainer.loggers:  # (each writes on rank 0 only)
         logger.log_hyperparams(key_hparams(cfg, model_name, parameters))
     try:
@@ -152,7 +153,7 @@ def _train(
         if test is not None:  # held out until now: scored once, with the best weights
             metrics["test"] = score_test_split(run_dir, test)
             write_json_atomic(metrics_path, metrics)
-        export(run_dir, metrics)
+        export(run_dir)
     return metrics
 
 
@@ -224,7 +225,10 @@ def check_compatible(
     saved = ckpt["hyper_parameters"]
     saved_shape = (ckpt.get("gm") or {}).get("data") or {"seq_len": saved.get("seq_len")}
     for key, value in data_shape.items():
-        if saved_shape.get(key) not in (None, value):
+        saved_value = saved_shape.get(key)
+        if key == "splits" and saved_value is not None:  # tuples in older checkpoints
+            saved_value = [list(bounds) for bounds in saved_value]
+        if saved_value not in (None, value):
             raise UserError(
                 f"{ckpt_path} was trained with data.{key}={saved_shape[key]}, not {value}; "
                 f"resume it with data.{key}={saved_shape[key]}"
@@ -275,8 +279,7 @@ def count(
             callback.write(trainer, task, best=str(path), last=str(path))
 
 
-def export(run_dir: Path, metrics: dict[str, Any]) -> Path:
+def export(run_dir: Path) -> Path:
     """Write the run's best checkpoint as a bundle into ``<run>/export``."""
-    summary = {k: metrics.get(k) for k in ("best", "epochs", "steps", "parameters")}
     # A resumed run replaces its own earlier bundle; the old one stays until the new is whole.
-    return replace_bundle(load_checkpoint(find_checkpoint(run_dir)), run_dir / "export", summary)
+    return replace_bundle(load_checkpoint(find_checkpoint(run_dir)), Run(run_dir).export_dir)

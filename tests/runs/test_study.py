@@ -62,13 +62,21 @@ def test_study_without_runs_is_one_sentence(tmp_path: Path):
     assert proc.returncode == 2 and "does not exist" in proc.stderr
 
 
-def test_study_scores_equal_the_runs_own_validation(trained_run: Path, tmp_path: Path):
+@pytest.mark.parametrize(
+    "splits", [[], ["data.splits=[0.8,0.1,0.1]"], ["data.splits=[0.7,0.3]"]],
+    ids=["default", "three-splits", "70-30"],
+)  # fmt: skip
+def test_study_scores_equal_the_runs_own_validation(
+    trained_run: Path, tmp_path: Path, splits: list[str]
+):
     """The same weights, split, streams and chunk length give the numbers training logged:
-    a study that scored another split, another state handling or another bpc would not."""
+    a study that scored another split (the default 90 % point whatever data.splits were),
+    another state handling or another bpc would not."""
     corpus = trained_run.parent / "corpus.txt"
     run = tmp_path / "run"
     fast = [o for o in FAST_TRAIN if not o.startswith("trainer.limit_val_batches")]
-    assert run_train(run, f"data.path={corpus}", *fast).returncode == 0
+    proc = run_train(run, f"data.path={corpus}", *fast, *splits)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     out = tmp_path / "study"
     proc = run_script(
         "gm.study",
@@ -83,6 +91,44 @@ def test_study_scores_equal_the_runs_own_validation(trained_run: Path, tmp_path:
     for mode, suffix in (("stateful", ""), ("chunk", "_chunk"), ("stateless", "_stateless")):
         for name in ("loss", "bpc"):
             assert abs(scores[mode][name] - final[f"val/{name}{suffix}"]) < 1e-4, (mode, name)
+
+
+def test_a_folder_of_runs_is_read_as_its_runs(trained_run: Path, tmp_path: Path):
+    """A sweep's folder holds its report's figures and CSV beside the jobs, and a parent
+    folder holds runs a level down: the study reads the runs and ignores every other file
+    (it had tried to load best_bpc.png as a checkpoint)."""
+    sweep = tmp_path / "multirun" / "2026-05-02_09-00-00"
+    for job in ("0_optimizer.lr=0.001", "1_optimizer.lr=0.003"):
+        shutil.copytree(trained_run, sweep / job)
+    for name in ("best_bpc.png", "report.csv", "report.md"):
+        (sweep / name).write_bytes(b"not a checkpoint")
+    assert study.expand_runs([str(sweep)]) == [
+        sweep / "0_optimizer.lr=0.001",
+        sweep / "1_optimizer.lr=0.003",
+    ]
+    assert study.expand_runs([str(tmp_path / "multirun")]) == study.expand_runs([str(sweep)])
+    proc = run_script(
+        "gm.study", f"runs=[{sweep}]", "samples.max_new_tokens=5", f"hydra.run.dir={tmp_path / 's'}"
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    labels = [r["label"] for r in json.loads((tmp_path / "s" / "study.json").read_text())["runs"]]
+    assert len(labels) == 2  # copies of one run: nothing recorded differs, so job numbers
+    assert "job 0" in labels[0] and "job 1" in labels[1]
+
+
+def test_labels_of_a_sweep_name_what_differs(tmp_path: Path) -> None:
+    """Two jobs of an lr sweep are labelled by their lr, not by their job numbers."""
+    sweep = tmp_path / "multirun" / "2026-05-02_09-00-00"
+    jobs = [sweep / "0_optimizer.lr=0.001", sweep / "1_optimizer.lr=0.003"]
+    for job, lr in zip(jobs, ("0.001", "0.003"), strict=True):
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(
+            f"- model=astra_alpha\n- optimizer.lr={lr}\n- trainer.max_epochs=1\n"
+        )
+    differs = study.differing_overrides(jobs)
+    assert differs == {jobs[0]: "optimizer.lr=0.001", jobs[1]: "optimizer.lr=0.003"}
+    labels = [run_label(job, _trained(job), differs[job]) for job in jobs]
+    assert labels[1] == "astra_alpha (carried) · 2026-05-02_09-00-00 · optimizer.lr=0.003"
 
 
 def test_study_refuses_a_changed_corpus_unless_allowed(trained_run: Path, tmp_path: Path):

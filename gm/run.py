@@ -1,0 +1,110 @@
+"""A training run's directory: the one owner of its layout and of what it recorded.
+
+    .hydra/config.yaml     the composed config (gm writes it once the run's checks pass)
+    .hydra/overrides.yaml  the command line's overrides; resumes.yaml those of each resume
+    checkpoints/           last.ckpt and the best ones
+    metrics.json           the run's summary and validation history
+    export/                the bundle of the best checkpoint
+
+Everything else that reads a run (training's resume, the study, the report, generation,
+export) asks ``Run`` where a file is and what was recorded, instead of working it out
+again. The recorded YAML is read as plain data, never resolving an interpolation.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from torch import nn
+
+RECORD_DIR = ".hydra"
+CHECKPOINTS = "checkpoints"
+METRICS = "metrics.json"
+EXPORT = "export"
+# The training summary every bundle carries (the automatic one and python -m gm.export's).
+SUMMARY_KEYS = ("best", "epochs", "steps", "parameters")
+
+
+def count_parameters(model: nn.Module) -> int:
+    """The trainable parameters of ``model``: the one count every table and record uses."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+class Run:
+    """The directory one training run writes into."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).expanduser()
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / CHECKPOINTS
+
+    @property
+    def last(self) -> Path:
+        """The checkpoint a resume continues from."""
+        return self.checkpoints / "last.ckpt"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / METRICS
+
+    @property
+    def export_dir(self) -> Path:
+        return self.path / EXPORT
+
+    @property
+    def record_dir(self) -> Path:
+        return self.path / RECORD_DIR
+
+    def has_checkpoint(self) -> bool:
+        """Whether the run has a checkpoint to load: a trained (or training) model."""
+        return self.checkpoints.is_dir() and any(self.checkpoints.glob("*.ckpt"))
+
+    def metrics(self) -> dict[str, Any]:
+        """``metrics.json`` as a dict; empty while the run has none (or it is unreadable)."""
+        try:
+            metrics = json.loads(self.metrics_path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return metrics if isinstance(metrics, dict) else {}
+
+    def summary(self) -> dict[str, Any]:
+        """What a bundle of this run records of its training (``SUMMARY_KEYS``)."""
+        metrics = self.metrics()
+        return {k: metrics.get(k) for k in SUMMARY_KEYS}
+
+    def config(self) -> dict[str, Any] | None:
+        """The recorded composed config (``.hydra/config.yaml``), or None without one."""
+        return _read_yaml(self.record_dir / "config.yaml", dict)
+
+    def overrides(self) -> list[str]:
+        """The overrides the run was started with (``.hydra/overrides.yaml``)."""
+        return [str(o) for o in _read_yaml(self.record_dir / "overrides.yaml", list) or []]
+
+    def model_choice(self) -> str:
+        """The ``model=`` choice the run was composed with, or "" when it recorded none."""
+        hydra = _read_yaml(self.record_dir / "hydra.yaml", dict) or {}
+        try:
+            return str(hydra["hydra"]["runtime"]["choices"].get("model") or "")
+        except (KeyError, TypeError, AttributeError):
+            return ""
+
+
+def _read_yaml(path: Path, kind: type) -> Any:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, kind) else None
+
+
+def run_of(path: Path) -> Run:
+    """The run a loaded path belongs to: the run itself, or the run of a checkpoint file
+    (``<run>/checkpoints/x.ckpt``), or a bundle's folder standing for itself."""
+    if path.is_file() and path.parent.name == CHECKPOINTS:
+        return Run(path.parent.parent)
+    return Run(path)
