@@ -59,6 +59,15 @@ def model_choice() -> str:
     return str(HydraConfig.get().runtime.choices.get("model") or "")
 
 
+def task_overrides() -> list[str]:
+    """The overrides of this Hydra run's command line (not ``hydra.*``), or [] outside Hydra."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return []
+    return [str(o) for o in HydraConfig.get().overrides.task]
+
+
 def register_resolvers() -> None:
     """Make the ``gm_root``, ``gm_first`` and ``gm_job_dir`` resolvers available to
     configs (idempotent)."""

@@ -130,3 +130,49 @@ def test_a_moved_run_directory_works_as_before(tmp_path: Path, text_file: Path):
 def test_resume_without_a_checkpoint_is_refused(tmp_path: Path, text_file: Path):
     proc = run_train(tmp_path / "run", f"data.path={text_file}", f"resume={tmp_path / 'empty'}")
     assert proc.returncode == 2 and "no checkpoints/last.ckpt" in proc.stderr
+
+
+def test_resume_alone_continues_the_recorded_recipe(tmp_path: Path, text_file: Path):
+    """``resume=RUN_DIR`` and nothing else: the recorded overrides (a non-default recipe)
+    and the corpus the run read are restored, so the continuation is bit-identical to the
+    uninterrupted run (it used to train the default recipe, or stop for want of data.path)."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(text_file.read_text() * 3)
+    args = [f"data.path={corpus}", *ARGS]
+    whole = tmp_path / "whole"
+    assert run_train(whole, *args).returncode == 0
+    killed = tmp_path / "killed"
+    kill_at_first_checkpoint(killed, *args)
+    proc = run_train(killed, f"resume={killed}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "instead of" not in proc.stdout
+    a, b = final_weights(whole), final_weights(killed)
+    assert all(torch.equal(a[key], b[key]) for key in a)
+    ma = json.loads((whole / "metrics.json").read_text())
+    mb = json.loads((killed / "metrics.json").read_text())
+    assert ma["steps"] == mb["steps"] and ma["history"] == mb["history"]
+
+
+def test_an_override_on_resume_is_applied_and_said(tmp_path: Path, text_file: Path):
+    run = tmp_path / "run"
+    assert run_train(run, f"data.path={text_file}", *FAST_TRAIN_LONG).returncode == 0
+    proc = run_train(run, f"resume={run}", "trainer.max_epochs=2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "resuming with trainer.max_epochs=2 instead of trainer.max_epochs=1" in proc.stdout
+    assert json.loads((run / "metrics.json").read_text())["epochs"] == 2
+
+
+@pytest.mark.parametrize(
+    "change, says",
+    [("seed=7", "a new seed is a new run"), ("data.seq_len=8", "data.seq_len=16")],
+    ids=["seed", "data-recipe"],
+)
+def test_a_resume_that_would_be_another_experiment_is_refused(
+    tmp_path: Path, text_file: Path, change: str, says: str
+):
+    run = tmp_path / "run"
+    assert run_train(run, f"data.path={text_file}", *FAST_TRAIN_LONG).returncode == 0
+    before = (run / "metrics.json").read_bytes()
+    proc = run_train(run, f"resume={run}", change)
+    assert proc.returncode == 2 and says in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and (run / "metrics.json").read_bytes() == before
