@@ -19,7 +19,7 @@ def main(cfg: DictConfig) -> None:
 
     def train_this(cfg: DictConfig) -> dict:
         model_name = model_choice()
-        if cfg.get("resume") and not is_multirun():
+        if isinstance(cfg.get("resume"), str) and not is_multirun():  # (else refused by train)
             # resume=RUN_DIR alone continues the run as it was started (gm/training/resume.py).
             from gm.training.resume import restore_recipe
 

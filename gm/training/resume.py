@@ -33,6 +33,8 @@ def restore_recipe(cfg: DictConfig, given: list[str]) -> tuple[DictConfig, list[
 
     A run without a recorded command line (trained outside ``train.py``) keeps ``cfg``.
     """
+    if not isinstance(cfg.resume, str):  # refused with its sentence by train's settings check
+        return cfg, []
     run = Run(cfg.resume)
     if run.config() is None:
         return cfg, []
