@@ -51,7 +51,7 @@ from gm.data.streams import SEQ_LEN
 from gm.data.tokenizer import Tokenizer, load_tokenizer, tokenizer_from_state
 from gm.errors import UserError
 from gm.models import build_model
-from gm.run import Run, run_of
+from gm.run import Run, RunRecord, run_of
 
 FORMAT = "gm-bundle/1"
 SUMS = "SHA256SUMS"
@@ -66,13 +66,25 @@ class TrainedModel:
     spec: dict[str, Any]  # the model config (``_target_`` and constructor arguments)
     seq_len: int  # the training chunk length: the window of the `chunk` mode
     source: Path
-    corpus: dict[str, Any] = field(default_factory=dict)  # path and sha256 of the training text
-    name: str = ""  # the model config it was trained from (e.g. astra_alpha), when known
     carry_state: bool | None = None  # the training regime: carried state or windows
     training: dict[str, Any] = field(default_factory=dict)  # summary of the run that made it
-    # The data recipe: batch_size, seq_len, carry_state and the character range of each
-    # split ("splits": [[start, end], ...], training first), as training recorded it.
-    data: dict[str, Any] = field(default_factory=dict)
+    # What training recorded of the run: its name, corpus, data recipe, seed, overrides.
+    record: RunRecord = field(default_factory=RunRecord)
+
+    @property
+    def name(self) -> str:
+        """The model config it was trained from (e.g. astra_alpha); "" when not recorded."""
+        return self.record.model_name
+
+    @property
+    def corpus(self) -> dict[str, Any]:
+        """The training text's path, sha256 and encoding."""
+        return self.record.corpus
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The data recipe (batch_size, seq_len, carry_state, splits)."""
+        return self.record.data
 
     def split_range(self, index: int, chars: int) -> tuple[int, int]:
         """The character range of split ``index`` (0 training, 1 validation, 2 test) of a
@@ -137,15 +149,15 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
 def load_checkpoint(path: Path) -> TrainedModel:
     """Load a Lightning checkpoint written by ``train.py``."""
     ckpt = read_checkpoint(path)
-    hparams, extra = ckpt["hyper_parameters"], ckpt.get("gm") or {}
-    if "model" not in hparams or "tokenizer" not in extra:
+    hparams, record = ckpt["hyper_parameters"], RunRecord.from_payload(ckpt.get("gm"))
+    if "model" not in hparams or not record.tokenizer:
         raise UserError(f"{path} is not a gm training checkpoint (no model or tokenizer)")
     spec = dict(hparams["model"])
     model = build_model(spec)
     prefix = "model."
     weights = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
     load_weights(model, weights, path)
-    tokenizer = tokenizer_from_state(extra["tokenizer"])
+    tokenizer = tokenizer_from_state(record.tokenizer)
     check_vocabulary(tokenizer, spec, model, path)
     return TrainedModel(
         model=model.eval(),
@@ -153,10 +165,8 @@ def load_checkpoint(path: Path) -> TrainedModel:
         spec=spec,
         seq_len=int(hparams.get("seq_len") or SEQ_LEN),
         source=path,
-        corpus=dict(extra.get("corpus") or {}),
-        name=str(extra.get("model_name") or ""),
         carry_state=hparams.get("carry_state"),
-        data=dict(extra.get("data") or {}),
+        record=record,
         # The run's summary (the same in every bundle of it) and this checkpoint's place.
         training={
             **run_of(path).summary(),
@@ -351,6 +361,9 @@ def _write_files(trained: TrainedModel, directory: Path, training: dict | None) 
         "carry_state": trained.carry_state,
         "corpus": trained.corpus,
         "data": trained.data,
+        "seed": trained.record.seed,
+        "precision": trained.record.precision,
+        "overrides": trained.record.overrides,
         "training": training if training is not None else trained.training,
     }
     (directory / "config.yaml").write_text(
@@ -465,11 +478,12 @@ def read_bundle(directory: str | Path) -> TrainedModel:
         spec=spec,
         seq_len=int(config.get("seq_len") or SEQ_LEN),
         source=directory,
-        corpus=dict(config.get("corpus") or {}),
-        name=str(config.get("name") or ""),
         carry_state=config.get("carry_state"),
         training=dict(config.get("training") or {}),
-        data=dict(config.get("data") or {}),
+        # The bundle's config holds the record's fields (the tokenizer is its own file).
+        record=RunRecord.from_payload(
+            {**config, "model_name": config.get("name"), "tokenizer": {}}
+        ),
     )
 
 

@@ -9,11 +9,15 @@
 Everything else that reads a run (training's resume, the study, the report, generation,
 export) asks ``Run`` where a file is and what was recorded, instead of working it out
 again. The recorded YAML is read as plain data, never resolving an interpolation.
+
+``RunRecord`` is what training records of a run in every checkpoint (its ``gm`` payload)
+and every bundle (its ``config.yaml``): written once, by training, and read back typed.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +35,60 @@ SUMMARY_KEYS = ("best", "epochs", "steps", "parameters")
 def count_parameters(model: nn.Module) -> int:
     """The trainable parameters of ``model``: the one count every table and record uses."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+@dataclass
+class RunRecord:
+    """The facts of one run that every tool reading its checkpoints or bundles needs.
+
+    Plain containers only, so that a checkpoint holding it loads with
+    ``torch.load(weights_only=True)``. Runs recorded before a field existed read it as its
+    default (``None`` or empty): every reader treats that as "not recorded".
+    """
+
+    model_name: str = ""  # the model= config it was trained from (e.g. astra_alpha)
+    tokenizer: dict[str, Any] = field(default_factory=dict)  # Tokenizer.to_state()
+    corpus: dict[str, Any] = field(default_factory=dict)  # path, sha256, encoding
+    # batch_size, seq_len, carry_state and the character range of each split
+    # ("splits": [[start, end], ...], training first)
+    data: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    precision: str | None = None
+    overrides: list[str] = field(default_factory=list)  # the command line's, as typed
+
+    def to_payload(self) -> dict[str, Any]:
+        """The record as plain data (a checkpoint's ``gm`` payload, a bundle's config)."""
+        return asdict(self)
+
+    @classmethod
+    def from_payload(cls, payload: Any) -> RunRecord:
+        """The record in ``payload``; keys it does not know are ignored, missing ones are
+        defaults. A payload of the wrong kind reads as an empty record."""
+        if not isinstance(payload, dict):
+            return cls()
+        # A value of another kind (an edited or foreign file) reads as not recorded.
+        known = {
+            f.name: payload[f.name]
+            for f in fields(cls)
+            if isinstance(payload.get(f.name), _KINDS[f.name])
+            and not isinstance(payload.get(f.name), bool)
+        }
+        record = cls(**known)
+        # Older checkpoints stored splits as tuples; one form for every comparison.
+        if isinstance(record.data.get("splits"), (list, tuple)):
+            record.data = {**record.data, "splits": [list(b) for b in record.data["splits"]]}
+        return record
+
+
+_KINDS = {
+    "model_name": str,
+    "tokenizer": dict,
+    "corpus": dict,
+    "data": dict,
+    "seed": int,
+    "precision": str,
+    "overrides": list,
+}
 
 
 class Run:

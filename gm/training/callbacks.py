@@ -328,7 +328,8 @@ class LossByPosition(L.Callback):
 
         payload = {"epoch": trainer.current_epoch, "step": trainer.global_step, "curves": curves}
         write_json_atomic(self.directory / "loss_by_position.json", payload)
-        model = getattr(pl_module, "extra", {}).get("model_name") or type(pl_module.model).__name__
+        record = getattr(pl_module, "record", None)
+        model = (record and record.model_name) or type(pl_module.model).__name__
         run = "/".join(self.directory.parts[-2:])
         untrained = trainer.state.fn == TrainerFn.FITTING and trainer.global_step == 0
         when = "untrained" if untrained else f"epoch {trainer.current_epoch}"

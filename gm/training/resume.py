@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gm.artifacts import read_checkpoint
 from gm.errors import UserError
-from gm.run import Run
+from gm.run import Run, RunRecord
 
 # Keys a resume never takes from the recorded command line: they say where to resume.
 _WHERE = ("resume", "ckpt_path")
@@ -75,5 +75,5 @@ def _recorded_value(run: Run, key: str) -> str:
 def _recorded_corpus(run: Run) -> str | None:
     if not run.last.is_file():
         return None
-    path = ((read_checkpoint(run.last).get("gm") or {}).get("corpus") or {}).get("path")
+    path = RunRecord.from_payload(read_checkpoint(run.last).get("gm")).corpus.get("path")
     return str(path) if path and Path(path).is_file() else None

@@ -22,6 +22,7 @@ from gm.errors import UserError
 from gm.evaluation import MODES, eval_modes, mode_nll, warmed_up
 from gm.metrics import LanguageModelMetrics
 from gm.models import build_model
+from gm.run import RunRecord
 from gm.state import State, detach_state, map_state, select_state, state_tensors, state_to
 from gm.training.rng import rng_state, set_rng_state
 from gm.training.schedule import warmup_cosine
@@ -48,11 +49,12 @@ class LanguageModelTask(L.LightningModule):
         seq_len: int | None = None,
         compile: bool | str = False,
         chunk_lens: list[int] | None = None,
-        extra: dict[str, Any] | None = None,
+        record: RunRecord | None = None,
     ) -> None:
         super().__init__()
         # Plain containers only, so checkpoints load with ``weights_only=True``.
-        # ``extra`` (the tokenizer itself, corpus identity) goes into checkpoints, not hparams.
+        # ``record`` (the tokenizer itself, corpus identity, seed) goes into checkpoints,
+        # not hparams.
         # Named, not collected from the frame, so a wrapped constructor records the same.
         # Not sent to the loggers: train() logs the settings a reader compares runs by.
         self.save_hyperparameters(
@@ -68,7 +70,7 @@ class LanguageModelTask(L.LightningModule):
             },
             logger=False,
         )
-        self.extra = extra or {}
+        self.record = record or RunRecord()
         self.model = build_model(model)
         self.carry_state = carry_state
         # compile=true (or a torch.compile mode): training steps run a compiled model
@@ -111,7 +113,7 @@ class LanguageModelTask(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # A checkpoint alone is enough to generate: it carries its tokenizer. For an exact
         # resume it also carries the training state and every random generator.
-        checkpoint["gm"] = self.extra | {
+        checkpoint["gm"] = self.record.to_payload() | {
             "train_state": map_state(widen, state_to(self._global_train_state(), "cpu")),
             "rng": rng_state(),
         }

@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gm.evaluation import MODES, metric_key
-from gm.run import count_parameters
+from gm.run import RunRecord, count_parameters
 
 # Lightning's info lines that say nothing about this run: an advertisement, a TPU line on
 # every machine, and "fit stopped: max_epochs reached" printed over the progress bar.
@@ -100,16 +100,16 @@ class RunHeader(ModelSummary):
             return
         import torch
 
-        extra = getattr(pl_module, "extra", {})
+        record = getattr(pl_module, "record", RunRecord())
         params = count_parameters(pl_module)
         console = Console(highlight=False, soft_wrap=True)  # commands and paths stay whole
         console.print(
-            f"[bold]{extra.get('model_name') or 'model'}[/bold]  "
+            f"[bold]{record.model_name or 'model'}[/bold]  "
             f"{describe_model(dict(pl_module.hparams.get('model', {})))} · {params:,} "
             f"parameters · precision {trainer.precision} · torch threads {torch.get_num_threads()}"
         )
         stats = trainer.datamodule.stats() if hasattr(trainer.datamodule, "stats") else {}
-        data = extra.get("data") or {}
+        data = record.data
         if stats and data:
             regime = "state carried" if data.get("carry_state") else "random windows, zero state"
             console.print(

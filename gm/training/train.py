@@ -20,12 +20,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from gm.artifacts import find_checkpoint, load_checkpoint, read_checkpoint, replace_bundle
 from gm.atomic import write_json_atomic
+from gm.config import task_overrides
 from gm.data.datamodule import TextDataModule
 from gm.data.streams import StreamBatches
 from gm.data.tokenizer import describe
 from gm.errors import UserError
 from gm.evaluation import scores
-from gm.run import Run, count_parameters
+from gm.run import Run, RunRecord, count_parameters
 from gm.runtime import cache_compiled_kernels, keep_freed_memory
 from gm.settings import check_settings
 from gm.training.callbacks import MetricsJSON
@@ -98,6 +99,10 @@ def _train(
     }
     if ckpt_path is not None:
         check_compatible(ckpt_path, model_cfg, tokenizer.fingerprint, data_shape)
+    # The overrides as typed; a resume's are applied after the ones the run started with.
+    overrides = task_overrides()
+    if resuming:
+        overrides = [*Run(run_dir).overrides(), *(o for o in overrides if not _is_resume(o))]
     trainer = build_trainer(cfg)
     L.seed_everything(cfg.seed, workers=True)  # before the weights are initialised
     task = LanguageModelTask(
@@ -109,16 +114,19 @@ def _train(
         seq_len=data_shape["seq_len"],
         compile=cfg.get("compile") or False,
         chunk_lens=list(cfg.eval.chunk_len) if cfg.get("eval") else None,
-        extra={
-            "tokenizer": tokenizer.to_state(),
-            "corpus": {
+        record=RunRecord(
+            model_name=model_name,
+            tokenizer=tokenizer.to_state(),
+            corpus={
                 "path": str(datamodule.corpus.path),
                 "sha256": datamodule.corpus.sha256,
                 "encoding": datamodule.corpus.encoding,
             },
-            "model_name": model_name,
-            "data": data_shape,
-        },
+            data=data_shape,
+            seed=int(cfg.seed),
+            precision=str(cfg.trainer.get("precision")),
+            overrides=overrides,
+        ),
     )
     # The optimizer is built inside fit; build it once now so that its settings are
     # refused before anything is written.
@@ -215,6 +223,10 @@ def check_config(cfg: DictConfig) -> None:
         )
 
 
+def _is_resume(override: str) -> bool:
+    return override.lstrip("+~").split("=", 1)[0] == "resume"
+
+
 def check_compatible(
     ckpt_path: str, model_cfg: dict[str, Any], fingerprint: str, data_shape: dict[str, Any]
 ) -> None:
@@ -223,11 +235,9 @@ def check_compatible(
     nothing for another)."""
     ckpt = read_checkpoint(Path(ckpt_path))
     saved = ckpt["hyper_parameters"]
-    saved_shape = (ckpt.get("gm") or {}).get("data") or {"seq_len": saved.get("seq_len")}
+    saved_shape = RunRecord.from_payload(ckpt.get("gm")).data or {"seq_len": saved.get("seq_len")}
     for key, value in data_shape.items():
         saved_value = saved_shape.get(key)
-        if key == "splits" and saved_value is not None:  # tuples in older checkpoints
-            saved_value = [list(bounds) for bounds in saved_value]
         if saved_value not in (None, value):
             raise UserError(
                 f"{ckpt_path} was trained with data.{key}={saved_shape[key]}, not {value}; "

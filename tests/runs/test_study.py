@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 
 from gm.artifacts import TrainedModel
 from gm.evaluation import MODES
+from gm.run import RunRecord
 from gm.runs import study
 from gm.runs.study import run_label, write_study
 from tests.conftest import FAST_TRAIN, run_script, run_train
@@ -166,7 +167,7 @@ def _trained(path: Path, carry_state: bool = True) -> TrainedModel:
     """What ``run_label`` reads of a loaded run: the model's name and training regime."""
     return TrainedModel(
         model=torch.nn.Identity(), tokenizer=None, spec={}, seq_len=4, source=path,
-        name="astra_alpha", carry_state=carry_state,
+        record=RunRecord(model_name="astra_alpha"), carry_state=carry_state,
     )  # fmt: skip
 
 

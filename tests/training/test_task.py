@@ -13,6 +13,7 @@ from gm.data.datamodule import TextDataModule
 from gm.data.tokenizer import describe
 from gm.errors import UserError
 from gm.evaluation import MODES, metric_key
+from gm.run import RunRecord
 from gm.runtime import cache_compiled_kernels
 from gm.state import state_tensors
 from gm.training.schedule import warmup_cosine
@@ -28,7 +29,7 @@ def _fit(
     callbacks=(),
     carry_state=True,
     scheduler=None,
-    extra=None,
+    record=None,
     ckpt_path=None,
     data=None,
     chunk_lens=None,
@@ -55,7 +56,7 @@ def _fit(
         carry_state=carry_state,
         seq_len=T,
         chunk_lens=chunk_lens,
-        extra=extra,
+        record=record,
     )
     kwargs = dict(
         max_epochs=1,
@@ -305,7 +306,7 @@ def test_a_checkpoint_holds_fp32_weights_the_carried_state_and_the_generators(
         tmp_path,
         text_file,
         lr=1e-2,
-        extra={"corpus": "generated"},
+        record=RunRecord(model_name="tiny", corpus={"path": "generated"}, seed=3),
         precision="bf16-true",
         limit_train_batches=3,
         limit_val_batches=1,
@@ -321,7 +322,8 @@ def test_a_checkpoint_holds_fp32_weights_the_carried_state_and_the_generators(
         assert ckpt["state_dict"][key].dtype == torch.float32
         assert torch.equal(ckpt["state_dict"][key], value.float())
     saved = ckpt["gm"]
-    assert saved["corpus"] == "generated"
+    # The run's record comes back whole and typed from the payload.
+    assert RunRecord.from_payload(saved) == task.record
     live = state_tensors(task.train_state)
     for s, t in zip(state_tensors(saved["train_state"]), live, strict=True):
         assert s.dtype == torch.float32 and s.device.type == "cpu"
