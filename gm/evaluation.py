@@ -1,18 +1,8 @@
-"""Evaluation in the study's three inference modes.
-
-Every mode scores the same targets with the same weights; only what the model is
-allowed to remember differs:
-
-| mode       | state                                              |
-| ---------- | -------------------------------------------------- |
-| stateful   | carried across the whole validation stream         |
-| chunk      | reset at the start of every chunk of ``T`` tokens   |
-| stateless  | reset before every token: the model sees one token |
-| chunkN     | reset every ``N`` tokens (``eval.chunk_len``),      |
-|            | wherever a window falls across the chunks          |
+"""Scoring in the study's inference modes (``gm.modes``): every mode scores the same
+targets with the same weights; only what the model is allowed to remember differs.
 
 The validation step of training and ``gm.runs.study`` both score through ``mode_nll``;
-generation samples in the same ``MODES`` and the report reads their ``metric_key`` tags.
+the report reads the ``metric_key`` tags training logs.
 """
 
 from __future__ import annotations
@@ -24,15 +14,8 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from gm.metrics import LanguageModelMetrics
+from gm.modes import MODES, chunk_mode, context_length
 from gm.state import State
-
-MODES = ("stateful", "chunk", "stateless")
-
-
-def chunk_mode(chunk_len: int) -> str:
-    """The name of the chunk mode at another length than the training chunk: ``chunk256``
-    resets the state every 256 tokens (``chunk`` itself resets every ``data.seq_len``)."""
-    return f"chunk{chunk_len}"
 
 
 def eval_modes(chunk_lens: Iterable[int] = (), seq_len: int | None = None) -> list[str]:
@@ -40,12 +23,6 @@ def eval_modes(chunk_lens: Iterable[int] = (), seq_len: int | None = None) -> li
     (the one ``chunk`` already resets at), in the order given."""
     extra = [chunk_mode(n) for n in dict.fromkeys(chunk_lens) if n != seq_len]
     return ["stateful", "chunk", *extra, "stateless"]
-
-
-def chunk_length(mode: str) -> int | None:
-    """The reset length of an extra chunk mode (``chunk256`` -> 256), else None."""
-    rest = mode.removeprefix("chunk")
-    return int(rest) if rest != mode and rest.isdigit() else None
 
 
 def metric_key(name: str, mode: str) -> str:
@@ -67,27 +44,24 @@ def mode_nll(
     mode: str,
     state: State | None = None,
     offset: int = 0,
+    seq_len: int | None = None,
 ) -> tuple[Tensor, State | None]:
     """Per-token negative log-likelihood ``[B, T]`` of ``y`` given ``x`` in ``mode``; ``x``
-    is the chunk of the streams that starts at position ``offset`` of each.
+    is the chunk of the streams that starts at position ``offset`` of each, and ``seq_len``
+    the training chunk length (the ``chunk`` mode's context; default ``x``'s width).
 
-    Returns the state to pass with the next chunk of the same streams (the stateful mode
-    and the chunk modes of other lengths; the others return None).
+    Returns the state to pass with the next chunk of the same streams.
     """
-    length = chunk_length(mode)
-    if length is not None:
-        logits, state = _windows(model, x, length, offset, state)
-    elif mode == "stateful":
+    length = context_length(mode, seq_len or x.shape[1])
+    if length is None:
         # State: continues from the previous chunk of the same streams.
         logits, state = model(x, state)
-    elif mode == "chunk":
-        # State: reset at every chunk.
-        logits, state = model(x, None)[0], None
-    elif mode == "stateless":
-        # State: reset before every token; each position is its own length-1 sequence.
+    elif length == 1:
+        # State: reset before every token; each position is its own length-1 sequence
+        # (windows of one token, in one call).
         logits, state = model(x.reshape(-1, 1), None)[0].view(*x.shape, -1), None
     else:
-        raise ValueError(f"unknown mode {mode!r}; choose one of {MODES} or chunkN")
+        logits, state = _windows(model, x, length, offset, state)
     nll = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), reduction="none")
     return nll.view_as(y), state
 
@@ -95,8 +69,9 @@ def mode_nll(
 def _windows(
     model: nn.Module, x: Tensor, length: int, offset: int, state: State | None
 ) -> tuple[Tensor, State | None]:
-    """The chunk mode at ``length``: windows of ``length`` tokens along each stream, each
-    from a zero state, wherever they fall across the batches' chunks."""
+    """A context of ``length`` tokens: windows of ``length`` tokens along each stream, each
+    from a zero state, wherever they fall across the batches' chunks (the ``chunk`` mode's
+    windows are the chunks themselves)."""
     logits, t, width = [], 0, x.shape[1]
     while t < width:
         into = (offset + t) % length
@@ -141,7 +116,7 @@ def evaluate(
         for k, (x, y) in enumerate(batches):
             x, y = x.to(device), y.to(device)
             for mode, metric in metrics.items():
-                nll, states[mode] = mode_nll(model, x, y, mode, states[mode], k * seq_len)
+                nll, states[mode] = mode_nll(model, x, y, mode, states[mode], k * seq_len, seq_len)
                 metric.update(nll, char_lengths[y].sum())
     return metrics
 

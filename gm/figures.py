@@ -19,11 +19,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-MODE_STYLE = {
-    "stateful": {"color": "tab:green", "label": "stateful (state carried)"},
-    "chunk": {"color": "tab:blue", "label": "chunk (reset every T tokens)"},
-    "stateless": {"color": "tab:red", "label": "stateless (reset every token)"},
-}
+from gm.modes import BY_NAME, MODES
 
 DPI = 120  # with the sizes below: 1200 × 720 pixels and more
 FONT = {"title": 14, "label": 12, "ticks": 11, "legend": 11, "values": 9}
@@ -40,7 +36,10 @@ def _wrap(text: str, width: int) -> str:
 
 
 def _style(mode: str) -> dict[str, str]:
-    return MODE_STYLE.get(mode, {"color": "tab:gray", "label": mode})
+    """A mode's colour and legend label (``gm.modes.TABLE``); grey for a chunkN mode."""
+    if mode in BY_NAME:
+        return {"color": BY_NAME[mode].color, "label": BY_NAME[mode].label}
+    return {"color": "tab:gray", "label": mode}
 
 
 def loss_by_position_figure(curves: dict[str, list[float]], title: str = "") -> Figure:
@@ -92,12 +91,12 @@ def bar_figure(rows: dict[str, dict[str, float]], ylabel: str, title: str) -> Fi
     a missing value is a gap."""
     width_in = max(10.0, 2.0 + 1.4 * len(rows))
     fig, ax = plt.subplots(figsize=(width_in, 6), dpi=DPI, layout="constrained")
-    modes = [m for m in MODE_STYLE if any(m in r for r in rows.values())]
+    modes = [m for m in MODES if any(m in r for r in rows.values())]
     width = 0.8 / max(1, len(modes))
     for i, mode in enumerate(modes):
         xs = [j + (i - (len(modes) - 1) / 2) * width for j in range(len(rows))]
         ys = [r.get(mode, math.nan) for r in rows.values()]
-        bars = ax.bar(xs, ys, width, color=MODE_STYLE[mode]["color"], label=_style(mode)["label"])
+        bars = ax.bar(xs, ys, width, **_style(mode))
         values = [f"{y:.3f}" if math.isfinite(y) else "" for y in ys]
         ax.bar_label(bars, values, padding=2, fontsize=FONT["values"])
     ax.set_xticks(range(len(rows)), [_wrap(label, 22) for label in rows], fontsize=FONT["ticks"])
@@ -132,7 +131,7 @@ def mode_curves_figure(
     ``curves[run][mode]`` is that run's ``(step, value)`` points in that mode (a
     non-finite value is a gap). A run has the same colour in every panel; the legend
     below the panels names the runs, each panel's title names its mode."""
-    modes = list(MODE_STYLE)
+    modes = list(MODES)
     rows_of_legend = math.ceil(len(curves) / 2)
     fig, axes = plt.subplots(
         1,

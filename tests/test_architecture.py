@@ -28,6 +28,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "gm.config",
             "gm.runtime",
             "gm.cli",
+            "gm.modes",
             "gm.figures",
             "gm.state",
             "gm.settings",

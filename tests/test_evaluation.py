@@ -15,7 +15,6 @@ from torch.nn import functional as F
 
 from gm.data.streams import StreamBatches
 from gm.evaluation import (
-    MODES,
     eval_modes,
     evaluate,
     metric_key,
@@ -23,8 +22,8 @@ from gm.evaluation import (
     scores,
     warmed_up,
 )
-from gm.figures import MODE_STYLE
 from gm.models import BengioMLP, KneserNeyLM, RecurrentLM
+from gm.modes import MODES
 
 V, B, T, K = 12, 3, 8, 4
 
@@ -94,7 +93,6 @@ def test_each_mode_is_logged_under_its_own_tag() -> None:
         "val/bpc_stateless",
     ]
     assert metric_key("loss", "stateful") == "val/loss"
-    assert list(MODE_STYLE) == list(MODES)  # every mode has its colour in the figures
 
 
 def test_bpc_counts_the_characters_of_the_targets() -> None:

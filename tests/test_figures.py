@@ -9,14 +9,14 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from gm.figures import MODE_STYLE, bar_figure, loss_by_position_figure, mode_curves_figure, save
+from gm.figures import bar_figure, loss_by_position_figure, mode_curves_figure, save
+from gm.modes import BY_NAME, MODES
 
 CURVES = {  # T = 4 positions, then the mode's mean
     "stateful": [1.2, 1.1, 1.1, 1.0, 1.1],
     "chunk": [3.0, 2.0, 1.5, 1.3, 1.95],
     "stateless": [3.0, 3.0, 3.0, 3.0, 3.0],
 }
-MODES = list(MODE_STYLE)
 TITLE = "astra_alpha · outputs/astra_alpha/2026-05-01_12-00-00 · step 240 (epoch 2)"
 
 
@@ -56,7 +56,7 @@ def test_bar_figure_gives_each_bar_its_value_and_is_readable(tmp_path: Path) -> 
     assert {"1.750", "1.900", "2.000", "3.000", "4.000"} <= values
     assert "" in values  # the missing stateless value of the first run: no bar, no number
     legend = {t.get_text() for t in fig.legends[0].get_texts()}
-    assert legend == {MODE_STYLE[m]["label"] for m in MODES}
+    assert legend == {BY_NAME[m].label for m in MODES}
     width, height = _pixels(fig, tmp_path)
     assert width >= 1200 and height >= 700, (width, height)
 
@@ -67,7 +67,7 @@ def test_mode_curves_have_one_panel_per_mode_and_one_colour_per_run(tmp_path: Pa
         "1: lr=2": {m: [(10, 2.0 + i), (20, 1.5 + i)] for i, m in enumerate(MODES)},
     }
     fig = mode_curves_figure(curves, "Validation curves", "validation bits per character")
-    assert [ax.get_title() for ax in fig.axes] == [MODE_STYLE[m]["label"] for m in MODES]
+    assert [ax.get_title() for ax in fig.axes] == [BY_NAME[m].label for m in MODES]
     stateful, chunk, _ = fig.axes
     assert [line.get_label() for line in stateful.lines] == list(curves)
     assert [line.get_label() for line in chunk.lines] == ["1: lr=2"]

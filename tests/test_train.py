@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from gm.evaluation import MODES, metric_key
+from gm.evaluation import metric_key
+from gm.modes import MODES
 from tests.conftest import FAST_TRAIN, run_train
 
 

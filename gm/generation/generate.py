@@ -1,11 +1,7 @@
-"""Generating tokens in the three inference modes of the study.
-
-| mode       | state                                        | cost per new token |
-| ---------- | -------------------------------------------- | ------------------ |
-| stateful   | carried from the prompt through every token  | one step           |
-| chunk      | none; recompute over the last ``T`` tokens   | ``T`` steps        |
-| stateless  | reset before every token (the study's bug)   | one step           |
-"""
+"""Generating tokens in the study's inference modes (``gm.modes``): the stateful mode
+carries the state from the prompt through every new token (one step each); the others keep
+none and recompute every new token over the last ``context`` tokens (``T`` steps each in
+the chunk mode, one in the stateless mode, the study's bug)."""
 
 from __future__ import annotations
 
@@ -17,8 +13,8 @@ from torch import Tensor, nn
 
 from gm.data.streams import SEQ_LEN
 from gm.errors import UserError
-from gm.evaluation import MODES
 from gm.generation.sampling import SamplingOptions, sample_next
+from gm.modes import MODES, context_length
 
 
 def generate(
@@ -55,14 +51,14 @@ def generate(
         return torch.tensor([ids], dtype=torch.long, device=device)
 
     with torch.inference_mode():
+        context = context_length(mode, window)  # None: the stateful mode
         state = None
-        if mode == "stateful":
+        if context is None:
             # State: built once from the whole prompt in one forward call.
             logits, state = model(step_input(tokens), None)
-        elif mode == "chunk":
-            logits, _ = model(step_input(tokens[-window:]), None)
         else:
-            logits, _ = model(step_input(tokens[-1:]), None)
+            # State: none; the model sees the last `context` tokens from zeros.
+            logits, _ = model(step_input(tokens[-context:]), None)
 
         new: list[int] = []
         for i in range(max_new_tokens):
@@ -76,13 +72,10 @@ def generate(
                 on_token(token)
             if i == max_new_tokens - 1:
                 break  # the next logits would never be used
-            if mode == "stateful":
+            if context is None:
                 # State: carried; only the new token is fed.
                 logits, state = model(step_input([token]), state)
-            elif mode == "chunk":
-                # State: none carried; the last `window` tokens are recomputed from zeros.
-                logits, _ = model(step_input(tokens[-window:]), None)
             else:
-                # State: reset before every token; the model sees only the last one.
-                logits, _ = model(step_input([token]), None)
+                # State: none carried; the last `context` tokens are recomputed from zeros.
+                logits, _ = model(step_input(tokens[-context:]), None)
     return new

@@ -15,10 +15,10 @@ from gm.artifacts import TrainedModel, load_trained
 from gm.data.corpus import read_corpus
 from gm.data.tokenizer import Tokenizer
 from gm.errors import UserError
-from gm.evaluation import MODES
 from gm.generation.generate import generate
 from gm.generation.sampling import SamplingOptions
 from gm.generation.stats import text_stats, words
+from gm.modes import MODES
 from gm.settings import SEED, Setting, check_settings
 
 

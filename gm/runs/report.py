@@ -26,8 +26,9 @@ from typing import Any
 import yaml
 
 from gm.errors import UserError
-from gm.evaluation import MODES, metric_key
+from gm.evaluation import metric_key
 from gm.metrics import overfitting_onset
+from gm.modes import BY_NAME, MODES
 
 FAILED = "failed.json"  # written by gm.runs.sweep when a job raises
 TRAIN_LOSS = "train/loss"
@@ -253,16 +254,17 @@ def markdown(runs: list[Run], rows: list[dict[str, Any]]) -> str:
         "# Sweep report",
         "",
         f"{len(runs)} runs: {counts}. Validation bits per character: the best of each run, "
-        "and the last validation's three inference modes (state carried, reset every "
-        "chunk, reset every token). Overfitting sets in at the epoch of the lowest "
+        "and the last validation's three inference modes ("
+        + ", ".join(BY_NAME[mode].label for mode in MODES)
+        + "). Overfitting sets in at the epoch of the lowest "
         "validation loss when a later validation is worse while the training loss is lower "
         "(blank: not seen).",
         "",
         f"Overrides shared by every run: `{' '.join(sorted(shared))}`" if shared else "",
         "",
         "| run | status | model | parameters | steps | wall time (s) | tokens/s "
-        "| best val bpc (step) | overfits after epoch | stateful | chunk | stateless |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| best val bpc (step) | overfits after epoch | " + " | ".join(MODES) + " |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |" + " ---: |" * len(MODES),
     ]
     for name, row in zip(names, rows, strict=True):
         best = _cell(row["best_val_bpc"])

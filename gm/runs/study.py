@@ -26,11 +26,12 @@ from gm.config import CONF_DIR
 from gm.data.corpus import read_corpus
 from gm.data.streams import StreamBatches
 from gm.errors import UserError
-from gm.evaluation import MODES, eval_modes, evaluate
+from gm.evaluation import eval_modes, evaluate
 from gm.figures import bar_figure, loss_by_position_figure, save
 from gm.generation import SamplingOptions, generate
 from gm.generation.stats import text_stats, words
 from gm.metrics import overfitting_onset
+from gm.modes import MODES
 from gm.run import count_parameters, run_of
 
 

@@ -15,8 +15,9 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_only
 
 from gm.atomic import write_json_atomic
-from gm.evaluation import MODES, best_key, metric_key
+from gm.evaluation import best_key, metric_key
 from gm.metrics import overfitting_onset
+from gm.modes import MODES
 from gm.run import count_parameters
 from gm.runtime import TrainingProcesses, share_of_cores
 

@@ -19,9 +19,10 @@ from torch.nn import functional as F
 
 from gm.data.streams import epoch_batches, rank_rows
 from gm.errors import UserError
-from gm.evaluation import MODES, eval_modes, mode_nll, warmed_up
+from gm.evaluation import eval_modes, mode_nll, warmed_up
 from gm.metrics import LanguageModelMetrics
 from gm.models import build_model
+from gm.modes import MODES
 from gm.run import RunRecord
 from gm.state import State, detach_state, map_state, select_state, state_tensors, state_to
 from gm.training.rng import rng_state, set_rng_state
@@ -219,9 +220,11 @@ class LanguageModelTask(L.LightningModule):
         chars = self.char_lengths[y].sum()
         for mode, metric in self.val_metrics.items():
             # State: the stateful mode carries it across the validation streams, a chunk
-            # mode of another length across the batches one of its windows spans.
-            offset = batch_idx * (self.hparams.seq_len or x.shape[1])  # (a last chunk is shorter)
-            nll, state = mode_nll(self.model, x, y, mode, self.val_states.get(mode), offset)
+            # mode across the batches one of its windows spans.
+            seq_len = self.hparams.seq_len or x.shape[1]  # (a last chunk is shorter)
+            nll, state = mode_nll(
+                self.model, x, y, mode, self.val_states.get(mode), batch_idx * seq_len, seq_len
+            )
             self.val_states[mode] = state
             metric.update(nll, chars)
 

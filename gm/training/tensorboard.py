@@ -29,14 +29,9 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
 from gm.data.streams import SEQ_LEN
-from gm.evaluation import MODES, best_key, metric_key
+from gm.evaluation import best_key, metric_key
+from gm.modes import BY_NAME, MODES
 
-# What each mode scores with, said once for every tag of the mode.
-_MODE_STATE = {
-    "stateful": "state carried through the whole validation stream",
-    "chunk": "state reset every data.seq_len tokens",
-    "stateless": "state reset before every token",
-}
 _UNITS = {
     "loss": "validation cross-entropy, nats per token",
     "bpc": "validation bits per character (of the characters the targets decode to)",
@@ -49,12 +44,12 @@ TAGS: dict[str, str] = {
     "train/tokens_per_s": "training throughput, tokens per second of step time",
     "train/lr": "learning rate (warm-up, then cosine annealing)",
     **{
-        metric_key(name, mode): f"{unit}; {_MODE_STATE[mode]}"
+        metric_key(name, mode): f"{unit}; {BY_NAME[mode].scores}"
         for name, unit in _UNITS.items()
         for mode in MODES
     },
     **{
-        best_key(name, mode): f"{unit}; {_MODE_STATE[mode]}; at the validation with the "
+        best_key(name, mode): f"{unit}; {BY_NAME[mode].scores}; at the validation with the "
         "lowest stateful loss so far (the best checkpoint)"
         for name, unit in _UNITS.items()
         for mode in MODES
@@ -214,6 +209,6 @@ def _markdown(prompt: str, text: str, mode: str) -> str:
         return "\n".join("    " + line for line in s.split("\n"))
 
     return (
-        f"**{mode}** ({_MODE_STATE[mode]}); the prompt, from the validation text:\n\n"
+        f"**{mode}** ({BY_NAME[mode].generates}); the prompt, from the validation text:\n\n"
         f"{block(prompt)}\n\ncontinuation:\n\n{block(text)}"
     )

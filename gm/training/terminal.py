@@ -23,7 +23,8 @@ from lightning.pytorch.utilities import rank_zero_only
 from rich.console import Console
 from rich.table import Table
 
-from gm.evaluation import MODES, metric_key
+from gm.evaluation import metric_key
+from gm.modes import MODES
 from gm.run import RunRecord, count_parameters
 
 # Lightning's info lines that say nothing about this run: an advertisement, a TPU line on

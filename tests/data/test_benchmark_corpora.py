@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from gm.data.corpus import SOURCES
-from gm.evaluation import MODES
+from gm.modes import MODES
 from tests.conftest import FAST_TRAIN, generated_text, run_train
 
 

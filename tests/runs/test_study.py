@@ -12,7 +12,7 @@ import torch
 from matplotlib.figure import Figure
 
 from gm.artifacts import TrainedModel
-from gm.evaluation import MODES
+from gm.modes import MODES
 from gm.run import RunRecord
 from gm.runs import study
 from gm.runs.study import run_label, write_study

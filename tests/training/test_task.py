@@ -12,7 +12,8 @@ import torch
 from gm.data.datamodule import TextDataModule
 from gm.data.tokenizer import describe
 from gm.errors import UserError
-from gm.evaluation import MODES, metric_key
+from gm.evaluation import metric_key
+from gm.modes import MODES
 from gm.run import RunRecord
 from gm.runtime import cache_compiled_kernels
 from gm.state import state_tensors

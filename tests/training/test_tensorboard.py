@@ -11,7 +11,8 @@ from tensorboard.backend.event_processing.plugin_event_accumulator import EventA
 from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from gm.evaluation import MODES, best_key, metric_key
+from gm.evaluation import best_key, metric_key
+from gm.modes import MODES
 from gm.training.tensorboard import BEST_TAGS, TAGS
 from tests.conftest import FAST_TRAIN, run_train
 

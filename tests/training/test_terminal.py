@@ -7,7 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from gm.evaluation import MODES, metric_key
+from gm.evaluation import metric_key
+from gm.modes import MODES
 from gm.training.terminal import ProgressBar, describe_model, print_summary, silence_known_noise
 
 METRICS = {
