@@ -1,4 +1,4 @@
-"""Sampling in the study's three inference modes (``gm.evaluation.MODES``), and figures
+"""Sampling in the study's three inference modes (``gm.modes``), and figures
 about the text it makes."""
 
 from gm.generation.generate import generate
