@@ -31,10 +31,8 @@ import hashlib
 import json
 import os
 import pickle
-import re
 import secrets
 import shutil
-import sys
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +49,7 @@ from gm.data.streams import SEQ_LEN
 from gm.data.tokenizer import Tokenizer, load_tokenizer, tokenizer_from_state
 from gm.errors import UserError
 from gm.models import build_model
-from gm.run import Run, RunRecord, run_of
+from gm.run import Run, RunRecord, job_order, run_of
 
 FORMAT = "gm-bundle/1"
 SUMS = "SHA256SUMS"
@@ -504,9 +502,3 @@ def find_trained(path: Path) -> list[Path]:
         return []
     children = sorted(path.iterdir(), key=job_order)
     return [found for child in children for found in find_trained(child)]
-
-
-def job_order(path: Path) -> tuple[int, str]:
-    """Sweep jobs (``<num>`` or ``<num>_<overrides>``) in number order: job 10 after job 9."""
-    match = re.match(r"(\d+)(?:_|$)", path.name)
-    return (int(match.group(1)) if match else sys.maxsize, path.name)

@@ -31,6 +31,8 @@ def job_dirname(num: int, overrides: str, limit: int = 200) -> str:
     overrides would exceed the file system's 255-byte name limit; the full list is in the
     job's ``.hydra/overrides.yaml``.
     """
+    # A "/" in a swept value would nest folders: a job is one folder.
+    overrides = overrides.replace("/", "_")
     name = f"{num}_{overrides}" if overrides else str(num)
     if len(name.encode()) <= limit:
         return name

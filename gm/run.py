@@ -17,6 +17,8 @@ and every bundle (its ``config.yaml``): written once, by training, and read back
 from __future__ import annotations
 
 import json
+import re
+import sys
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,14 @@ RECORD_DIR = ".hydra"
 CHECKPOINTS = "checkpoints"
 METRICS = "metrics.json"
 EXPORT = "export"
+FAILED = "failed.json"  # a sweep job that raised (gm.runs.sweep)
+# The file each kind of tokenizer saves into the run (and a bundle), by its ``kind``.
+TOKENIZER_FILES = {"char": "tokenizer.json", "sentencepiece": "tokenizer.model"}
+LOG_DIRS = ("tensorboard", "csv")  # where runs of earlier gm versions logged
+# What any training run leaves in its directory: one of them makes the directory a run.
+RUN_MARKERS = (RECORD_DIR, CHECKPOINTS, METRICS, FAILED, *TOKENIZER_FILES.values(), *LOG_DIRS)
+# Overrides that say where a run was resumed from or read its text, not what it trained.
+_WHERE = ("data.path", "resume", "ckpt_path")
 # The training summary every bundle carries (the automatic one and python -m gm.export's).
 SUMMARY_KEYS = ("best", "epochs", "steps", "parameters")
 
@@ -118,6 +128,10 @@ class Run:
     def record_dir(self) -> Path:
         return self.path / RECORD_DIR
 
+    def holds_run(self) -> bool:
+        """Whether a training run (or a sweep job, failed or not) wrote into the directory."""
+        return self.path.is_dir() and any((self.path / m).exists() for m in RUN_MARKERS)
+
     def has_checkpoint(self) -> bool:
         """Whether the run has a checkpoint to load: a trained (or training) model."""
         return self.checkpoints.is_dir() and any(self.checkpoints.glob("*.ckpt"))
@@ -130,6 +144,16 @@ class Run:
             return {}
         return metrics if isinstance(metrics, dict) else {}
 
+    def failure(self) -> dict[str, Any] | None:
+        """``failed.json`` (a sweep job that raised) as a dict; None when there is none."""
+        try:
+            failure = json.loads((self.path / FAILED).read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return {"error": f"{FAILED} is unreadable"}
+        return failure if isinstance(failure, dict) else {"error": str(failure)}
+
     def summary(self) -> dict[str, Any]:
         """What a bundle of this run records of its training (``SUMMARY_KEYS``)."""
         metrics = self.metrics()
@@ -140,8 +164,12 @@ class Run:
         return _read_yaml(self.record_dir / "config.yaml", dict)
 
     def overrides(self) -> list[str]:
-        """The overrides the run was started with (``.hydra/overrides.yaml``)."""
-        return [str(o) for o in _read_yaml(self.record_dir / "overrides.yaml", list) or []]
+        """The overrides the run was started with (``.hydra/overrides.yaml``); [] when the
+        file is missing or not a list of plain values."""
+        overrides = _read_yaml(self.record_dir / "overrides.yaml", list) or []
+        if not all(isinstance(o, (str, int, float, bool)) for o in overrides):
+            return []
+        return [str(o) for o in overrides]
 
     def model_choice(self) -> str:
         """The ``model=`` choice the run was composed with, or "" when it recorded none."""
@@ -158,6 +186,32 @@ def _read_yaml(path: Path, kind: type) -> Any:
     except (OSError, yaml.YAMLError, UnicodeDecodeError):
         return None
     return data if isinstance(data, kind) else None
+
+
+def job_order(path: Path) -> tuple[int, str]:
+    """Sweep jobs (``<num>`` or ``<num>_<overrides>``) in number order: job 10 after job 9."""
+    match = re.match(r"(\d+)(?:_|$)", path.name)
+    return (int(match.group(1)) if match else sys.maxsize, path.name)
+
+
+def differing_overrides(recorded: list[list[str]]) -> list[list[str]]:
+    """For each run's overrides, those whose key has another value (or none) in another
+    run: what tells the runs apart (``optimizer.lr=0.003``). Paths and resumes are left
+    out: where a run read its text or was resumed from is not what it trained."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+
+    def key(override: str) -> str:
+        try:
+            return parser.parse_override(override).key_or_group
+        except Exception:  # not Hydra's syntax (an edited record): the text before "="
+            return override.split("=", 1)[0]
+
+    keyed = [{key(o): o for o in run} for run in recorded]
+    keys = {k for run in keyed for k in run} - set(_WHERE)
+    differing = {k for k in keys if len({run.get(k) for run in keyed}) > 1}
+    return [[o for k, o in run.items() if k in differing] for run in keyed]
 
 
 def run_of(path: Path) -> Run:

@@ -25,6 +25,7 @@ import sentencepiece as spm
 
 from gm.atomic import write_bytes_atomic
 from gm.errors import UserError
+from gm.run import TOKENIZER_FILES
 
 FIXED_OPTIONS: dict[str, Any] = {
     "character_coverage": 1.0,
@@ -80,7 +81,7 @@ class SentencePieceTokenizer:
     """A SentencePiece model held as its serialised bytes."""
 
     kind = "sentencepiece"
-    filename = "tokenizer.model"
+    filename = TOKENIZER_FILES[kind]  # the run directory's layout owns the name
 
     def __init__(self, model_proto: bytes) -> None:
         self.model_proto = bytes(model_proto)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from gm.errors import UserError
+from gm.run import TOKENIZER_FILES
 
 if TYPE_CHECKING:
     from gm.data.corpus import Corpus
@@ -73,7 +74,7 @@ class CharTokenizer:
     """One token per distinct character of the corpus, ids in sorted character order."""
 
     kind = "char"
-    filename = "tokenizer.json"
+    filename = TOKENIZER_FILES[kind]  # the run directory's layout owns the name
 
     def __init__(self, chars: list[str]) -> None:
         if len(set(chars)) != len(chars) or any(len(c) != 1 for c in chars):

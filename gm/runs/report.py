@@ -15,22 +15,18 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import math
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from gm.errors import UserError
 from gm.evaluation import metric_key
 from gm.metrics import overfitting_onset
 from gm.modes import BY_NAME, MODES
+from gm.run import Run, differing_overrides, job_order
 
-FAILED = "failed.json"  # written by gm.runs.sweep when a job raises
 TRAIN_LOSS = "train/loss"
 CURVE = metric_key("bpc", "stateful")
 BPC_TAGS = {mode: metric_key("bpc", mode) for mode in MODES}  # the logged tag of each mode
@@ -53,7 +49,7 @@ COLUMNS = [
 
 
 @dataclass
-class Run:
+class RunReport:
     """What the report knows about one run directory."""
 
     path: Path
@@ -109,18 +105,6 @@ def _or_inf(value: float | None) -> float:
     return math.inf if value is None else value
 
 
-def is_run(path: Path) -> bool:
-    """A directory that one training run (or sweep job) wrote into."""
-    markers = (".hydra", "metrics.json", FAILED, "checkpoints", "tensorboard", "csv")
-    return path.is_dir() and any((path / m).exists() for m in markers)
-
-
-def _job_order(path: Path) -> tuple[int, str]:
-    # Sweep jobs are named <num>_<overrides>: job 10 comes after job 9.
-    match = re.match(r"(\d+)_", path.name)
-    return (int(match.group(1)) if match else sys.maxsize, path.name)
-
-
 def find_runs(paths: list[str | Path]) -> list[Path]:
     """Each path that is a run, or the runs directly inside it (a sweep folder)."""
     runs: list[Path] = []
@@ -128,7 +112,10 @@ def find_runs(paths: list[str | Path]) -> list[Path]:
         path = Path(raw).expanduser()
         if not path.is_dir():
             raise UserError(f"{path} is not a directory; give a sweep folder or run directories")
-        found = [path] if is_run(path) else sorted(filter(is_run, path.iterdir()), key=_job_order)
+        if Run(path).holds_run():
+            found = [path]
+        else:
+            found = sorted((p for p in path.iterdir() if Run(p).holds_run()), key=job_order)
         if not found:
             raise UserError(f"{path} holds no training run (no metrics.json, logs or .hydra/)")
         runs.extend(found)
@@ -164,62 +151,41 @@ def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float, float]]]:
     return {}
 
 
-def _plain_yaml(path: Path) -> Any:
-    """A YAML file of a run directory as plain data, or None when it is missing or not
-    YAML. Never through OmegaConf: a run directory may come from someone else, and
-    resolving its ``${oc.env:...}`` would copy this machine's environment into the report."""
-    try:
-        return yaml.safe_load(path.read_text(errors="replace"))
-    except (OSError, yaml.YAMLError):
-        return None
+def read_run(path: Path) -> RunReport:
+    """Status, configuration, final metrics and logged curves of one run directory, as its
+    ``gm.run.Run`` reads them."""
+    run, report = Run(path), RunReport(path=path, status="running or stopped")
+    report.overrides, report.model = run.overrides(), run.model_choice()
+    if run.metrics_path.is_file():
+        report.metrics, report.status = run.metrics(), "finished"
+    failure = run.failure()
+    if failure is not None:  # a job that failed after an earlier attempt finished
+        report.error, report.status = str(failure.get("error", "")), "failed"
+    report.scalars = read_scalars(path)
+    return report
 
 
-def _scalar(value: Any) -> bool:
-    return isinstance(value, (str, int, float, bool))
-
-
-def read_run(path: Path) -> Run:
-    """Status, configuration, final metrics and logged curves of one run directory. The
-    ``.hydra`` files are read as plain strings; one of the wrong shape is skipped."""
-    run = Run(path=path, status="running or stopped")
-    hydra_dir = path / ".hydra"
-    overrides = _plain_yaml(hydra_dir / "overrides.yaml")
-    if isinstance(overrides, list) and all(_scalar(o) for o in overrides):
-        run.overrides = [str(o) for o in overrides]
-    choices: Any = _plain_yaml(hydra_dir / "hydra.yaml")
-    for key in ("hydra", "runtime", "choices"):
-        choices = choices.get(key) if isinstance(choices, dict) else None
-    if isinstance(choices, dict) and _scalar(choices.get("model")):
-        run.model = str(choices["model"])
-    if (path / "metrics.json").is_file():
-        run.metrics = json.loads((path / "metrics.json").read_text())
-        run.status = "finished"
-    if (path / FAILED).is_file():  # a job that failed after an earlier attempt finished
-        run.error = json.loads((path / FAILED).read_text()).get("error", "")
-        run.status = "failed"
-    run.scalars = read_scalars(path)
-    return run
-
-
-def labels(runs: list[Run]) -> dict[Path, str]:
+def labels(runs: list[RunReport]) -> dict[Path, str]:
     """Short names for tables and legends, by run directory: the job number and the
     overrides that differ between the runs (the ones every run shares are said once,
     above the table); distinct for distinct directories. Where the job number
     and overrides do not tell two runs apart (job 0 of two sweeps, or runs without their
     ``.hydra`` overrides), the number gives way to as much of the directory's path as
     does: its name, then its parent folder and name, and so on."""
-    shared = set.intersection(*(set(r.overrides) for r in runs)) if runs else set()
+    varying = dict(
+        zip((r.path for r in runs), differing_overrides([r.overrides for r in runs]), strict=True)
+    )
     depth = dict.fromkeys((run.path for run in runs), 0)  # 0: the job number alone
 
-    def label(run: Run) -> str:
+    def label(run: RunReport) -> str:
         k = depth[run.path]
         parts = run.path.parts
         if k == 0:
             where = run.name.split("_")[0] if re.match(r"\d+_", run.name) else run.name
         else:
             where = "/".join(parts[-k:]) if k < len(parts) else str(run.path.resolve())
-        varying = " ".join(o for o in run.overrides if o not in shared)
-        return f"{where}: {varying}" if varying else where
+        differs = " ".join(varying[run.path])
+        return f"{where}: {differs}" if differs else where
 
     while True:
         holders: dict[str, set[Path]] = {}
@@ -242,7 +208,7 @@ def _cell(value: Any, digits: int = 4) -> str:
     return str(value).replace("|", "\\|")
 
 
-def markdown(runs: list[Run], rows: list[dict[str, Any]]) -> str:
+def markdown(runs: list[RunReport], rows: list[dict[str, Any]]) -> str:
     """``report.md``: the table, the figures, and what failed or has not finished."""
     # By position, not by name: two sweeps' job 0 have one name and two labels.
     by_path = labels(runs)
@@ -308,7 +274,7 @@ def markdown(runs: list[Run], rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def figures(runs: list[Run], rows: list[dict[str, Any]], out: Path) -> dict[str, Any]:
+def figures(runs: list[RunReport], rows: list[dict[str, Any]], out: Path) -> dict[str, Any]:
     """``val_bpc.png`` (every run's validation curves, one panel per inference mode) and
     ``best_bpc.png`` (each run at its best validation, in the three modes). Returns the
     matplotlib figures by file name, saved and closed, for a test to read."""
@@ -351,7 +317,7 @@ def figures(runs: list[Run], rows: list[dict[str, Any]], out: Path) -> dict[str,
     return made
 
 
-def _mode_points(run: Run, tag: str) -> list[tuple[int, float | None]]:
+def _mode_points(run: RunReport, tag: str) -> list[tuple[int, float | None]]:
     """``(step, value)`` of one mode's validations: a finished run's own record first (its
     steps are the table's), else the logged curve (a run in progress, or a record written
     before every mode was kept in it)."""
@@ -361,7 +327,7 @@ def _mode_points(run: Run, tag: str) -> list[tuple[int, float | None]]:
     return list(run.curve(tag))
 
 
-def _value_at(run: Run, tag: str, step: int) -> float | None:
+def _value_at(run: RunReport, tag: str, step: int) -> float | None:
     """The finite value of ``tag`` at validation ``step``, else None."""
     for at, value in _mode_points(run, tag):
         if at == step and value is not None and math.isfinite(value):
@@ -369,7 +335,7 @@ def _value_at(run: Run, tag: str, step: int) -> float | None:
     return None
 
 
-def write_report(paths: list[str | Path], out: str | Path) -> list[Run]:
+def write_report(paths: list[str | Path], out: str | Path) -> list[RunReport]:
     """Read the runs under ``paths`` and write the report files into ``out``."""
     from gm.atomic import write_bytes_atomic
 
@@ -394,7 +360,7 @@ def main(argv: list[str] | None = None) -> None:
         "--out", help="where to write the report (default: the sweep folder, or ./report)"
     )
     args = parser.parse_args(argv)
-    single = len(args.paths) == 1 and not is_run(Path(args.paths[0]))
+    single = len(args.paths) == 1 and not Run(args.paths[0]).holds_run()
     out = Path(args.out or (args.paths[0] if single else "report"))
     from gm.cli import run_or_exit
 

@@ -17,7 +17,6 @@ from typing import Any
 import hydra
 import numpy as np
 import torch
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from gm.artifacts import TrainedModel, find_trained, load_trained
@@ -33,6 +32,7 @@ from gm.generation.stats import text_stats, words
 from gm.metrics import overfitting_onset
 from gm.modes import MODES
 from gm.run import count_parameters, run_of
+from gm.run import differing_overrides as differing
 
 
 def expand_runs(paths: list[str]) -> list[Path]:
@@ -77,16 +77,10 @@ def run_label(path: Path, trained: TrainedModel, differs: str = "") -> str:
 
 
 def differing_overrides(paths: list[Path]) -> dict[Path, str]:
-    """For each run, the recorded overrides whose values differ among ``paths`` (e.g.
-    ``optimizer.lr=0.003``), joined; "" for all when no such set tells every run apart."""
-    parser = OverridesParser.create()
-    recorded = []
-    for path in paths:
-        overrides = run_of(path).overrides()
-        recorded.append({parser.parse_override(o).key_or_group: o for o in overrides})
-    keys = sorted({k for r in recorded for k in r} - {"data.path", "resume", "ckpt_path"})
-    differing = [k for k in keys if len({r.get(k) for r in recorded}) > 1]
-    names = [" ".join(r[k] for k in differing if k in r) for r in recorded]
+    """For each run, the recorded overrides that tell it apart from the others among
+    ``paths`` (``gm.run.differing_overrides``, e.g. ``optimizer.lr=0.003``), joined; "" for
+    all when they do not tell every run apart."""
+    names = [" ".join(d) for d in differing([run_of(p).overrides() for p in paths])]
     if len(paths) < 2 or "" in names or len(set(names)) < len(names):
         return dict.fromkeys(paths, "")
     return dict(zip(paths, names, strict=True))

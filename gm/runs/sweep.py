@@ -2,7 +2,9 @@
 ends with a report.
 
 ``python train.py -m model=astra_alpha,astra_beta optimizer.lr=1e-3,3e-3`` runs four
-jobs, each in ``outputs/multirun/<time>/<num>_<overrides>``. A job that raises leaves
+jobs, each in ``outputs/multirun/<time>/<num>_<swept overrides>`` (``0_model=astra_alpha,
+optimizer.lr=1e-3``): the overrides every job shares are in each job's
+``.hydra/overrides.yaml``, not in its folder's name. A job that raises leaves
 ``failed.json`` in its directory and one line on stderr instead of stopping the sweep;
 when the last job ends, ``SweepReport`` writes ``report.md`` (``gm.runs.report``) into the
 sweep folder and the command exits non-zero if any job failed.
@@ -17,12 +19,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict, read_write
 
 from gm.atomic import write_json_atomic
 from gm.errors import UserError
-from gm.runs.report import FAILED, write_report
+from gm.run import FAILED
+from gm.runs.report import write_report
 from gm.training.run_dir import RECORD_DIR, record_config
 
 T = TypeVar("T")
@@ -58,9 +62,44 @@ def record_failure(run_dir: Path, job: int, overrides: list[str], error: Excepti
     print(f"error: job {job} ({' '.join(overrides)}): {message}", file=sys.stderr)
 
 
+def _sweep_overrides(config: DictConfig) -> list[Any]:
+    """The multirun's overrides, parsed: the command line's and ``hydra.sweeper.params``."""
+    params = config.hydra.sweeper.get("params") or {}
+    lines = [str(o) for o in config.hydra.overrides.task]
+    lines += [f"{key}={value}" for key, value in params.items()]
+    return OverridesParser.create().parse_overrides(lines)
+
+
+def swept_keys(config: DictConfig) -> set[str]:
+    """The keys a multirun sweeps: those given several values on the command line
+    (``optimizer.lr=1e-3,3e-3``, ``range``, ``choice``, ``glob``) or in
+    ``hydra.sweeper.params`` (``+sweep=all_models``)."""
+    return {o.key_or_group for o in _sweep_overrides(config) if o.is_sweep_override()}
+
+
+def name_jobs_by_swept_overrides(config: DictConfig) -> None:
+    """Leave every override the jobs share out of their folders' names (Hydra's
+    ``override_dirname.exclude_keys``), so a job's folder says what sets it apart."""
+    swept = swept_keys(config)
+    shared = {o.key_or_group for o in _sweep_overrides(config)} - swept
+    exclude = sorted({*config.hydra.job.config.override_dirname.exclude_keys, *shared})
+    # Each job's config is composed again from hydra.overrides.hydra (Hydra's
+    # load_sweep_config), so the exclusion travels as one more override there.
+    with read_write(config.hydra.overrides), open_dict(config.hydra.overrides):
+        config.hydra.overrides.hydra.append(
+            "hydra.job.config.override_dirname.exclude_keys=["
+            + ",".join(f"'{key}'" for key in exclude)
+            + "]"
+        )
+
+
 class SweepReport(Callback):
-    """At the end of a multirun: ``report.md``/``.csv``/PNGs in the sweep folder, a summary
-    line, and exit status 1 when a job failed."""
+    """At the start of a multirun, job folders named by the swept overrides; at the end,
+    ``report.md``/``.csv``/PNGs in the sweep folder, a summary line, and exit status 1
+    when a job failed."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        name_jobs_by_swept_overrides(config)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)

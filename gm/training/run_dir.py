@@ -20,24 +20,8 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from gm.atomic import write_bytes_atomic
-from gm.data.spm_tokenizer import SentencePieceTokenizer
-from gm.data.tokenizer import CharTokenizer
 from gm.errors import UserError
-from gm.run import CHECKPOINTS, METRICS, RECORD_DIR
-
-# What a training run leaves in its directory; any of them means the directory is taken.
-RUN_FILES = (
-    RECORD_DIR,
-    CHECKPOINTS,
-    METRICS,
-    CharTokenizer.filename,
-    SentencePieceTokenizer.filename,
-)
-
-
-def holds_run(run_dir: Path) -> bool:
-    """Whether ``run_dir`` already holds (part of) a training run."""
-    return any((run_dir / name).exists() for name in RUN_FILES)
+from gm.run import RECORD_DIR, Run
 
 
 @contextmanager
@@ -57,7 +41,7 @@ def claim_run_dir(run_dir: Path, resuming: bool) -> Iterator[None]:
                 f"another gm run is writing into {run_dir} right now; wait for it to end, "
                 "or choose a new hydra.run.dir"
             ) from e
-        if not resuming and holds_run(run_dir):
+        if not resuming and Run(run_dir).holds_run():
             raise UserError(
                 f"{run_dir} already holds a training run; resume=RUN_DIR continues it, "
                 "or choose a new hydra.run.dir"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gm.errors import UserError
-from gm.runs.report import Run, figures, find_runs, labels, markdown, read_run, write_report
+from gm.runs.report import RunReport, figures, find_runs, labels, markdown, read_run, write_report
 from tests.conftest import run_script
 
 
@@ -169,7 +169,7 @@ def test_two_runs_of_one_model_with_the_same_overrides_get_distinct_labels(
     """Job 0 of two sweeps with the same overrides: not both "0" in the table, nor one
     legend entry for two curves; a run without its .hydra overrides neither."""
     paths = [tmp_path / "a" / "0_model=x", tmp_path / "b" / "0_model=x", tmp_path / "b" / "0_y"]
-    runs = [Run(path=p, status="finished", overrides=["model=x"]) for p in paths]
+    runs = [RunReport(path=p, status="finished", overrides=["model=x"]) for p in paths]
     assert labels(runs[1:]) == {runs[1].path: "0_model=x", runs[2].path: "0_y"}
     for run, bpc in zip(runs, (2.0, 2.1, 2.2), strict=True):
         run.metrics = {"history": [{"step": 10, "val/bpc": bpc}]}

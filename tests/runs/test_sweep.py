@@ -9,7 +9,12 @@ import math
 from pathlib import Path
 
 import pytest
+import yaml
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf
 
+from gm.config import job_dirname
+from gm.runs.sweep import name_jobs_by_swept_overrides, swept_keys
 from tests.conftest import FAST_TRAIN, run_multirun, run_script
 
 
@@ -30,10 +35,12 @@ def test_multirun_runs_every_job_reports_a_failure_and_writes_the_report(
     assert "Traceback" not in proc.stderr
 
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir() and p.name[0].isdigit())
-    # Each job's folder (and so its TensorBoard run) is named by its number and overrides.
-    assert [job.split("_")[0] for job in jobs] == ["0", "1", "2"]
-    for job, lr in zip(jobs, ("0.001", "0.003", "-1"), strict=True):
-        assert f"optimizer.lr={lr}" in job and "model=rnn" in job
+    # Each job's folder (and so its TensorBoard run) is named by its number and what is
+    # swept; the overrides every job shares are in its recorded config, failed or not.
+    assert jobs == ["0_optimizer.lr=0.001", "1_optimizer.lr=0.003", "2_optimizer.lr=-1"]
+    for job in jobs:
+        recorded = yaml.safe_load((sweep / job / ".hydra" / "overrides.yaml").read_text())
+        assert "model=rnn" in recorded and (sweep / job / ".hydra" / "config.yaml").is_file()
     for job in jobs[:2]:
         assert (sweep / job / "metrics.json").is_file()
         assert list((sweep / job).glob("events.out.tfevents.*"))
@@ -58,6 +65,8 @@ def test_multirun_runs_every_job_reports_a_failure_and_writes_the_report(
     assert "optimizer.lr must be a number > 0" in rows[2]["error"]
     report = (out / "report.md").read_text()
     assert all(job in report for job in jobs) and "## Failed" in report
+    # Labelled by what differs: the learning rate, not every shared override.
+    assert "| 0: optimizer.lr=0.001 |" in report and "Overrides shared by every run" in report
 
 
 @pytest.mark.slow
@@ -86,3 +95,33 @@ def test_a_parallel_launcher_divides_the_cores_among_its_jobs(
         if setting in job.name
     }
     assert threads == {"threads=null": cores() // 2, "threads=1": 1}
+
+
+def _multirun_config(task: list[str], params: dict[str, str] | None = None) -> DictConfig:
+    """The part of a multirun's composed config that names its jobs' folders."""
+    return OmegaConf.create(
+        {
+            "hydra": {
+                "overrides": {"task": task, "hydra": ["hydra.sweep.dir=x"]},
+                "sweeper": {"params": params},
+                "job": {"config": {"override_dirname": {"exclude_keys": ["data.path"]}}},
+            }
+        }
+    )
+
+
+def test_job_folders_are_named_by_the_swept_overrides_alone() -> None:
+    task = ["model=rnn", "optimizer.lr=1e-3,3e-3", "threads=1", "+x=range(2)", "~y"]
+    config = _multirun_config(task, {"seed": "1,2", "data.batch_size": "8"})
+    assert swept_keys(config) == {"optimizer.lr", "x", "seed"}
+    name_jobs_by_swept_overrides(config)
+    added = OverridesParser.create().parse_override(config.hydra.overrides.hydra[-1])
+    assert added.key_or_group == "hydra.job.config.override_dirname.exclude_keys"
+    # The user's exclusions stay; every override the jobs share joins them.
+    assert added.value() == ["data.batch_size", "data.path", "model", "threads", "y"]
+    assert config.hydra.overrides.hydra[0] == "hydra.sweep.dir=x"
+
+
+def test_a_swept_path_does_not_nest_a_job_folder() -> None:
+    assert job_dirname(3, "tokenizer.model_path=a/b.model") == "3_tokenizer.model_path=a_b.model"
+    assert job_dirname(0, "") == "0"
