@@ -84,14 +84,18 @@ class TrainedModel:
         """The data recipe (batch_size, seq_len, carry_state, splits)."""
         return self.record.data
 
-    def split_range(self, index: int, chars: int) -> tuple[int, int]:
-        """The character range of split ``index`` (0 training, 1 validation, 2 test) of a
-        corpus of ``chars`` characters; runs that recorded none used the default split."""
+    def split_bounds(self, chars: int) -> list[tuple[int, int]]:
+        """The character range of every split (training, validation[, test]) of a corpus of
+        ``chars`` characters; runs that recorded none used the default split."""
         recorded = self.data.get("splits") or split_bounds(chars)
-        if index >= len(recorded):
+        return [(int(start), int(end)) for start, end in recorded]
+
+    def split_range(self, index: int, chars: int) -> tuple[int, int]:
+        """The character range of split ``index`` (0 training, 1 validation, 2 test)."""
+        bounds = self.split_bounds(chars)
+        if index >= len(bounds):
             raise UserError(f"{self.source} was trained without a split number {index}")
-        start, end = recorded[index]
-        return int(start), int(end)
+        return bounds[index]
 
 
 def find_checkpoint(run_dir: Path) -> Path:

@@ -257,6 +257,12 @@ def _extract(archive: Path, source: Source, dest: Path) -> None:
         part.unlink(missing_ok=True)
 
 
+def cache_dir(data_dir: str | Path) -> Path:
+    """Where ``data_dir`` keeps what is derived from a corpus: its scans, the id caches and
+    trained SentencePiece models."""
+    return Path(data_dir).expanduser() / "cache"
+
+
 def resolve_corpus(
     path: str | os.PathLike | None,
     data_dir: str | os.PathLike,
@@ -271,7 +277,7 @@ def resolve_corpus(
     A downloaded copy must match the source's sha256 (and a cached text file still does);
     a user's own ``path`` is any text in ``encoding``.
     """
-    scans = Path(data_dir).expanduser() / "cache"
+    scans = cache_dir(data_dir)
     if path is not None:
         return read_corpus(path, scans, encoding)
     if source not in SOURCES:

@@ -12,8 +12,8 @@ from typing import Any
 import lightning as L
 import numpy as np
 
-from gm.data.corpus import Corpus, resolve_corpus, split_bounds
-from gm.data.ids import cached_ids
+from gm.data.corpus import Corpus, cache_dir, resolve_corpus, split_bounds
+from gm.data.ids import split_ids
 from gm.data.streams import BATCH_SIZE, SEQ_LEN, RandomWindows, StreamBatches, epoch_batches
 from gm.data.tokenizer import Tokenizer, build_tokenizer
 from gm.errors import UserError
@@ -78,17 +78,14 @@ class TextDataModule(L.LightningDataModule):
             return self.tokenizer
         corpus = self.corpus = resolve_corpus(self.path, self.data_dir, **self.source)
         self.bounds = split_bounds(corpus.chars, self.splits)
-        cache_dir = self.data_dir / "cache"
+        cache = cache_dir(self.data_dir)
         self.tokenizer = build_tokenizer(
-            self.tokenizer_kind, corpus, self.bounds[0][1], cache_dir, **self.tokenizer_options
+            self.tokenizer_kind, corpus, self.bounds[0][1], cache, **self.tokenizer_options
         )
-        key = f"{corpus.sha256[:16]}-{self.tokenizer.kind}-{self.tokenizer.fingerprint}"
-        ids, default = [], self.bounds == split_bounds(corpus.chars)
-        for name, (start, end) in zip(("train", "val", "test"), self.bounds, strict=False):
-            # The 90/10 split's files keep their names; other splits name their range.
-            where = "" if default else f"-{start}-{end}"
-            cache = cache_dir / f"{key}-{name}{where}.npy"
-            ids.append(cached_ids(corpus.chunks(start, end), self.tokenizer, cache))
+        ids = [
+            split_ids(corpus, self.tokenizer, self.bounds, i, cache)
+            for i in range(len(self.bounds))
+        ]
         self.train_ids, self.val_ids, self.test_ids = [*ids, None][:3]
         # Fail now, with a sentence, if a split is too short for one batch.
         self.val_batches()

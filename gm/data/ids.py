@@ -13,7 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from gm.data.corpus import Corpus, split_bounds
 from gm.data.tokenizer import Tokenizer
+
+SPLIT_NAMES = ("train", "val", "test")
 
 
 def id_dtype(vocab_size: int) -> np.dtype:
@@ -70,3 +73,22 @@ def cached_ids(pieces: Iterable[str], tokenizer: Tokenizer, cache: Path) -> np.n
         write_ids(cache, tokenizer.encode_pieces(pieces), id_dtype(tokenizer.vocab_size))
         ids = open_ids(cache)
     return ids
+
+
+def split_ids(
+    corpus: Corpus,
+    tokenizer: Tokenizer,
+    bounds: list[tuple[int, int]],
+    index: int,
+    cache: Path,
+) -> np.ndarray:
+    """The ids of split ``index`` (0 training, 1 validation, 2 test) of ``corpus`` cut at
+    ``bounds``, from the cache folder ``cache`` (``gm.data.corpus.cache_dir``): the array
+    training read, for whoever scores that split later (encoded and cached on a miss)."""
+    key = f"{corpus.sha256[:16]}-{tokenizer.kind}-{tokenizer.fingerprint}"
+    bounds = [(int(a), int(b)) for a, b in bounds]
+    # The 90/10 split's files keep their names; other splits name their range.
+    start, end = bounds[index]
+    where = "" if bounds == split_bounds(corpus.chars) else f"-{start}-{end}"
+    path = Path(cache) / f"{key}-{SPLIT_NAMES[index]}{where}.npy"
+    return cached_ids(corpus.chunks(start, end), tokenizer, path)

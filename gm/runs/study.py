@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import numpy as np
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from gm.artifacts import TrainedModel, find_trained, load_trained
 from gm.atomic import write_json_atomic
 from gm.config import CONF_DIR
-from gm.data.corpus import read_corpus
+from gm.data.corpus import cache_dir, read_corpus
+from gm.data.ids import split_ids
 from gm.data.streams import StreamBatches
 from gm.errors import UserError
 from gm.evaluation import eval_modes, evaluate
@@ -120,15 +120,14 @@ def study_one(path: Path, cfg: DictConfig, differs: str = "") -> dict[str, Any]:
         raise UserError(f"the corpus {path} trained on is not at {corpus_path!r}; pass corpus=")
     corpus = read_corpus(corpus_path, encoding=trained.corpus.get("encoding", "utf-8"))
     check_corpus(path, trained, corpus_path, corpus.sha256, cfg.allow_changed_corpus)
-    # The run's own validation split, as its training recorded it (data.splits).
-    split, end = trained.split_range(1, corpus.chars)
-    tok = trained.tokenizer
-    val_ids = np.concatenate(list(tok.encode_pieces(corpus.chunks(split, end))))
+    # The run's own validation split, as its training recorded it (data.splits), and the
+    # ids training read (the id cache; encoded the same way on a miss).
+    bounds, tok = trained.split_bounds(corpus.chars), trained.tokenizer
+    cache = cache_dir(cfg.paths.data_dir)
+    val_ids = split_ids(corpus, tok, bounds, 1, cache)
     warmup = int(cfg.get("warmup") or 0)
-    # The training text's last tokens, read in before the first stream (never scored).
-    before = (
-        tok.encode(corpus.read(max(0, split - 16 * warmup), split))[-warmup:] if warmup else None
-    )
+    # The training split's last tokens, read in before the first stream (never scored).
+    before = split_ids(corpus, tok, bounds, 0, cache) if warmup else None
     batches = StreamBatches(
         val_ids, cfg.batch_size, trained.seq_len, split="validation",
         warmup=warmup, before=before, complete=warmup > 0,

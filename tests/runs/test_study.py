@@ -79,14 +79,23 @@ def test_study_scores_equal_the_runs_own_validation(
     proc = run_train(run, f"data.path={corpus}", *fast, *splits)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = tmp_path / "study"
+    # The study reads the ids training cached: with the validation split's file gone, it
+    # encodes it into the same file, and the other splits' files are read as they are.
+    cache = tmp_path / "data" / "cache"
+    (val,) = cache.glob("*-val*.npy")
+    val.unlink()
+    cached = {p.name: p.stat().st_mtime_ns for p in cache.glob("*.npy")}
     proc = run_script(
         "gm.study",
         f"runs=[{run}]",
         "batch_size=4",  # the run's data.batch_size in FAST_TRAIN
         "samples.max_new_tokens=5",
         f"hydra.run.dir={out}",
+        data_dir=tmp_path / "data",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert val.is_file()
+    assert {p.name: p.stat().st_mtime_ns for p in cache.glob("*.npy") if p != val} == cached
     scores = json.loads((out / "study.json").read_text())["runs"][0]["scores"]
     final = json.loads((run / "metrics.json").read_text())["final"]
     for mode, suffix in (("stateful", ""), ("chunk", "_chunk"), ("stateless", "_stateless")):
