@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 
 from gm.cli import run_or_exit
 from gm.config import CONF_DIR
-from gm.generation.prompt import as_config_value, take_prompt
+from gm.generation.prompt import take_prompt
 
 PROMPT: str | None = None  # the free-text prompt of this command, when it gives one
 
@@ -20,9 +20,8 @@ PROMPT: str | None = None  # the free-text prompt of this command, when it gives
 def main(cfg: DictConfig) -> None:
     from gm.generation.run import run  # imported late: --help stays fast
 
-    if PROMPT is not None:
-        cfg.prompt = as_config_value(PROMPT)
-    run_or_exit(run, cfg)
+    # The prompt travels beside the config: inside it, OmegaConf would resolve ${...}.
+    run_or_exit(run, cfg, prompt_text=PROMPT)
 
 
 if __name__ == "__main__":

@@ -37,12 +37,6 @@ def take_prompt(argv: list[str]) -> tuple[list[str], str | None]:
     return rest, read_prompt_file(Path(value).expanduser())
 
 
-def as_config_value(prompt: str) -> str:
-    """``prompt`` for a config value: OmegaConf would read ``${...}`` in it as an
-    interpolation; escaped, it stays text."""
-    return prompt.replace("${", "\\${")
-
-
 def read_prompt_file(path: Path) -> str:
     """The text of ``path``; a missing, unreadable or non-UTF-8 file is one sentence."""
     try:

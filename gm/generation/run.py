@@ -73,7 +73,8 @@ def encode_prompt(trained: TrainedModel, prompt: str, on_unknown: str) -> list[i
         prompt = "".join(c for c in prompt if c not in set(missing))
     ids = trained.tokenizer.encode(prompt)
     if not ids:
-        raise UserError("the prompt is empty after dropping unknown characters")
+        dropped = " after dropping the characters this model never saw" if missing else ""
+        raise UserError(f"the prompt is empty{dropped}; give at least one character")
     return ids
 
 
@@ -114,14 +115,21 @@ def _check(cfg: DictConfig) -> None:
     check_settings(cfg, GENERATE_SETTINGS)
 
 
-def run(cfg: DictConfig, out: TextIO = sys.stdout) -> list[dict[str, Any]]:
-    """Generate as ``cfg`` says, streaming text to ``out``; return one record per sample."""
+def run(
+    cfg: DictConfig, out: TextIO = sys.stdout, prompt_text: str | None = None
+) -> list[dict[str, Any]]:
+    """Generate as ``cfg`` says, streaming text to ``out``; return one record per sample.
+
+    ``prompt_text`` is the command's free-text prompt (``prompt=``, standard input or
+    ``prompt_file=``); None takes ``cfg.prompt``. It is passed beside the config, never put
+    into it: OmegaConf would resolve ``${oc.env:...}`` and the like inside it."""
     _check(cfg)
+    prompt_string = cfg.prompt if prompt_text is None else prompt_text
     options = SamplingOptions(cfg.temperature, cfg.top_k, cfg.top_p)
     device = pick_device(cfg.device)
     trained = load_trained(cfg.ckpt)
     options.check(trained.tokenizer.vocab_size)
-    prompt = encode_prompt(trained, cfg.prompt, cfg.on_unknown)
+    prompt = encode_prompt(trained, prompt_string, cfg.on_unknown)
     model = trained.model.to(device)
     precision = set_precision(model, cfg.precision, device)
     window = int(cfg.window or trained.seq_len)
@@ -137,7 +145,7 @@ def run(cfg: DictConfig, out: TextIO = sys.stdout) -> list[dict[str, Any]]:
             # The generator is seeded after loading, per sample: same seed, same text,
             # and in `compare` every mode draws from the same random stream.
             generator = torch.Generator().manual_seed(int(cfg.seed) + sample)
-            out.write(cfg.prompt)
+            out.write(prompt_string)
             out.flush()
             stream = _Stream(out, trained.tokenizer)
             start = time.perf_counter()

@@ -37,6 +37,31 @@ def test_a_prompt_works_as_typed(trained_run: Path, prompt: str) -> None:
     assert proc.stdout.startswith(prompt)  # echoed exactly, nothing resolved or re-parsed
 
 
+@pytest.mark.parametrize(
+    "prompt",
+    ["\\${oc.env:GM_TEST_SECRET}", "${oc.env:GM_TEST_SECRET}", "${oc.decode:'7'}x",
+     "${now:%Y}", "${hydra:runtime.cwd}", "a \\\\${oc.env:GM_TEST_SECRET} b"],
+)  # fmt: skip
+@pytest.mark.parametrize("via", ["prompt", "prompt_file"])
+def test_a_prompt_is_only_text_and_never_resolved(
+    trained_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prompt: str, via: str
+) -> None:
+    """No interpolation in a prompt reaches OmegaConf, escaped or not: an environment
+    variable, a decoded value, the time or Hydra's state never appear in the output."""
+    monkeypatch.setenv("GM_TEST_SECRET", "hunter2")
+    if via == "prompt_file":
+        (tmp_path / "p.txt").write_text(prompt, encoding="utf-8")
+        arg = f"prompt_file={tmp_path / 'p.txt'}"
+    else:
+        arg = f"prompt={prompt}"
+    proc = run_script(
+        "generate.py", f"ckpt={trained_run}", arg, "on_unknown=skip", "max_new_tokens=5"
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith(prompt), proc.stdout[:200]
+    assert "hunter2" not in proc.stdout + proc.stderr
+
+
 def test_a_prompt_from_a_file_and_from_standard_input(trained_run: Path, tmp_path: Path) -> None:
     prompt = "To be, or not to be:\nthat is the question"
     (tmp_path / "prompt.txt").write_text(prompt, encoding="utf-8")
@@ -72,3 +97,13 @@ def test_a_bad_prompt_file_is_one_sentence(trained_run: Path, tmp_path: Path) ->
     proc = run_script("generate.py", f"ckpt={trained_run}", f"prompt_file={tmp_path / 'no.txt'}")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip() == f"error: prompt_file={tmp_path / 'no.txt'} does not exist"
+
+
+def test_an_empty_prompt_says_why(trained_run: Path) -> None:
+    """Nothing dropped: the message does not claim characters were."""
+    args = [f"ckpt={trained_run}", "max_new_tokens=5"]
+    proc = run_script("generate.py", *args, "prompt=")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "error: the prompt is empty; give at least one character" in proc.stderr
+    proc = run_script("generate.py", *args, "prompt=\u00a7\u00a7", "on_unknown=skip")
+    assert proc.returncode == 2 and "after dropping the characters" in proc.stderr, proc.stderr
