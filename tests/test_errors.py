@@ -163,12 +163,28 @@ def test_a_run_directory_in_use_is_refused(tmp_path: Path, corpus: Path) -> None
     from gm.training.run_dir import claim_run_dir
 
     run = tmp_path / "run"
-    with claim_run_dir(run, resuming=False):
+    with claim_run_dir(run):
         proc = run_train(run, f"data.path={corpus}", *FAST_TRAIN)
     one_sentence(proc, "another gm run is writing into")
     assert list(run.iterdir()) == []
     proc = run_train(run, f"data.path={corpus}", *FAST_TRAIN)  # released: now it may
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_a_resume_never_writes_into_another_runs_directory(
+    tmp_path: Path, corpus: Path, finished_run: Path
+) -> None:
+    """resume=A hydra.run.dir=B with B another finished run was accepted and overwrote B's
+    metrics, bundle and log with A's continuation. Now refused; neither run changes, and
+    nothing is written into a B that did not exist (Hydra makes its empty folder)."""
+    other = tmp_path / "other"
+    assert run_train(other, f"data.path={corpus}", *FAST_TRAIN).returncode == 0
+    before, before_other = tree(finished_run), tree(other)
+    for target in (other, tmp_path / "new"):
+        proc = run_train(target, f"resume={finished_run}", "trainer.max_epochs=2")
+        one_sentence(proc, f"resume={finished_run} continues that run in its own directory")
+    assert tree(finished_run) == before and tree(other) == before_other
+    assert list((tmp_path / "new").iterdir()) == []
 
 
 def test_truncated_checkpoint(tmp_path: Path, corpus: Path, finished_run: Path) -> None:

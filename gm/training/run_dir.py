@@ -25,12 +25,20 @@ from gm.run import RECORD_DIR, Run
 
 
 @contextmanager
-def claim_run_dir(run_dir: Path, resuming: bool) -> Iterator[None]:
+def claim_run_dir(run_dir: Path, resumes: Path | None = None) -> Iterator[None]:
     """Hold ``run_dir`` for this process until the block ends.
 
-    A new run needs a directory without a run in it; a resumed run needs one that no
-    other process is writing into. Either refusal is a ``UserError`` and touches nothing.
+    A new run (``resumes`` None) needs a directory without a run in it; a resumed run
+    continues in the directory of the run it resumes (``resumes``), and in no other, once
+    no other process is writing into it. Every refusal is a ``UserError`` and touches
+    nothing.
     """
+    if resumes is not None and run_dir.resolve() != Path(resumes).expanduser().resolve():
+        raise UserError(
+            f"resume={resumes} continues that run in its own directory, not in {run_dir}; "
+            f"drop hydra.run.dir, or start a new run from it with "
+            f"ckpt_path={Path(resumes) / 'checkpoints' / 'last.ckpt'}"
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(run_dir, os.O_RDONLY)
     try:
@@ -41,7 +49,7 @@ def claim_run_dir(run_dir: Path, resuming: bool) -> Iterator[None]:
                 f"another gm run is writing into {run_dir} right now; wait for it to end, "
                 "or choose a new hydra.run.dir"
             ) from e
-        if not resuming and Run(run_dir).holds_run():
+        if resumes is None and Run(run_dir).holds_run():
             raise UserError(
                 f"{run_dir} already holds a training run; resume=RUN_DIR continues it, "
                 "or choose a new hydra.run.dir"

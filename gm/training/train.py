@@ -65,8 +65,9 @@ def train(cfg: DictConfig, model_name: str = "") -> dict[str, Any]:
     ckpt_path = resume_checkpoint(cfg)
     run_dir = Path(cfg.paths.output_dir)
     resuming = bool(cfg.get("resume"))
+    resumes = Path(cfg.resume) if resuming else None
     # DDP: the processes Lightning launches share the directory rank 0 has claimed.
-    with claim_run_dir(run_dir, resuming) if is_global_zero() else nullcontext():
+    with claim_run_dir(run_dir, resumes) if is_global_zero() else nullcontext():
         return _train(cfg, model_name, run_dir, ckpt_path, resuming)
 
 
