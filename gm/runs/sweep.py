@@ -12,6 +12,7 @@ sweep folder and the command exits non-zero if any job failed.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import traceback
@@ -27,9 +28,10 @@ from gm.atomic import write_json_atomic
 from gm.errors import UserError
 from gm.run import FAILED
 from gm.runs.report import write_report
-from gm.training.run_dir import RECORD_DIR, record_config
+from gm.training.run_dir import RECORD_DIR, RunDirTaken, record_config
 
 T = TypeVar("T")
+REFUSED = "refused"  # in the sweep folder: the jobs refused for another run's folder
 log = logging.getLogger(__name__)
 
 
@@ -40,6 +42,12 @@ def run_job(fn: Callable[[DictConfig], T], cfg: DictConfig) -> T | None:
 
     try:
         return fn(cfg)
+    except RunDirTaken as e:
+        # The job's folder holds another run (an earlier sweep into the same folder, or one
+        # running now): its refusal is recorded beside the jobs, never inside that run.
+        job = HydraConfig.get()
+        record_refusal(Path(job.sweep.dir), job.job.num, list(job.overrides.task), e)
+        return None
     except Exception as e:
         job, run_dir = HydraConfig.get(), Path(cfg.paths.output_dir)
         if not (run_dir / RECORD_DIR).exists():  # refused before training wrote its record
@@ -60,6 +68,25 @@ def record_failure(run_dir: Path, job: int, overrides: list[str], error: Excepti
     write_json_atomic(run_dir / FAILED, record)
     message = record["error"]
     print(f"error: job {job} ({' '.join(overrides)}): {message}", file=sys.stderr)
+
+
+def record_refusal(sweep_dir: Path, job: int, overrides: list[str], error: Exception) -> None:
+    """What a job refused for a folder that is another run's leaves: ``refused/<job>.json``
+    in the sweep folder (read by ``SweepReport``) and one ``error:`` line on stderr."""
+    record = {"job": job, "overrides": overrides, "error": str(error)}
+    write_json_atomic(sweep_dir / REFUSED / f"{job}.json", record)
+    print(f"error: job {job} ({' '.join(overrides)}): {error}", file=sys.stderr)
+
+
+def refusals(sweep_dir: Path) -> list[dict[str, Any]]:
+    """The jobs of the sweep in ``sweep_dir`` refused for another run's folder, in order."""
+    records = []
+    for path in sorted((sweep_dir / REFUSED).glob("*.json"), key=lambda p: p.stem.zfill(9)):
+        try:
+            records.append(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            records.append({"job": path.stem, "error": f"{path} is unreadable"})
+    return records
 
 
 def _sweep_overrides(config: DictConfig) -> list[Any]:
@@ -103,6 +130,13 @@ class SweepReport(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
+        refused = [str(r.get("job")) for r in refusals(sweep_dir)]
+        if refused:
+            print(
+                f"error: refused jobs: {', '.join(refused)} (their folders hold other runs, "
+                "left as they were; choose a new hydra.sweep.dir)",
+                file=sys.stderr,
+            )
         try:
             runs = write_report([sweep_dir], sweep_dir)
         except UserError as e:  # e.g. every job failed before writing anything
@@ -115,4 +149,5 @@ class SweepReport(Callback):
         )
         if failed:
             print(f"error: failed jobs: {', '.join(failed)}", file=sys.stderr)
+        if failed or refused:
             sys.exit(1)

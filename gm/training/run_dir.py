@@ -24,6 +24,10 @@ from gm.errors import UserError
 from gm.run import RECORD_DIR, Run
 
 
+class RunDirTaken(UserError):
+    """The directory belongs to another run: a command refused for it writes nothing there."""
+
+
 @contextmanager
 def claim_run_dir(run_dir: Path, resumes: Path | None = None) -> Iterator[None]:
     """Hold ``run_dir`` for this process until the block ends.
@@ -34,7 +38,7 @@ def claim_run_dir(run_dir: Path, resumes: Path | None = None) -> Iterator[None]:
     nothing.
     """
     if resumes is not None and run_dir.resolve() != Path(resumes).expanduser().resolve():
-        raise UserError(
+        raise RunDirTaken(
             f"resume={resumes} continues that run in its own directory, not in {run_dir}; "
             f"drop hydra.run.dir, or start a new run from it with "
             f"ckpt_path={Path(resumes) / 'checkpoints' / 'last.ckpt'}"
@@ -45,12 +49,12 @@ def claim_run_dir(run_dir: Path, resumes: Path | None = None) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as e:
-            raise UserError(
+            raise RunDirTaken(
                 f"another gm run is writing into {run_dir} right now; wait for it to end, "
                 "or choose a new hydra.run.dir"
             ) from e
         if resumes is None and Run(run_dir).holds_run():
-            raise UserError(
+            raise RunDirTaken(
                 f"{run_dir} already holds a training run; resume=RUN_DIR continues it, "
                 "or choose a new hydra.run.dir"
             )

@@ -125,3 +125,24 @@ def test_job_folders_are_named_by_the_swept_overrides_alone() -> None:
 def test_a_swept_path_does_not_nest_a_job_folder() -> None:
     assert job_dirname(3, "tokenizer.model_path=a/b.model") == "3_tokenizer.model_path=a_b.model"
     assert job_dirname(0, "") == "0"
+
+
+@pytest.mark.slow
+def test_a_sweep_run_again_into_its_folder_changes_no_finished_job(
+    tmp_path: Path, text_file: Path
+) -> None:
+    """The same sweep twice into one folder: the second one's jobs are refused, their
+    refusal is recorded beside the jobs (it was written as failed.json into the finished
+    job, which the report then showed as failed), and the sweep exits 1 saying so."""
+    sweep = tmp_path / "sweep"
+    args = (f"data.path={text_file}", *FAST_TRAIN, "model=rnn", "optimizer.lr=1e-3,3e-3")
+    assert run_multirun(sweep, *args).returncode == 0
+    jobs = sorted(p for p in sweep.iterdir() if p.name[0].isdigit())
+    before = {job: {p: p.read_bytes() for p in job.rglob("*") if p.is_file()} for job in jobs}
+    proc = run_multirun(sweep, *args)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "error: refused jobs: 0, 1" in proc.stderr and "Traceback" not in proc.stderr
+    for job in jobs:
+        assert {p: p.read_bytes() for p in job.rglob("*") if p.is_file()} == before[job]
+    rows = list(csv.DictReader((sweep / "report.csv").open()))
+    assert [r["status"] for r in rows] == ["finished", "finished"]
