@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import pickle
 import secrets
@@ -40,7 +41,7 @@ from typing import Any
 
 import torch
 import yaml
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -155,9 +156,9 @@ def load_checkpoint(path: Path) -> TrainedModel:
     if "model" not in hparams or not record.tokenizer:
         raise UserError(f"{path} is not a gm training checkpoint (no model or tokenizer)")
     spec = dict(hparams["model"])
-    model = build_model(spec)
     prefix = "model."
     weights = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
+    model = build_for_weights(spec, {k: tuple(v.shape) for k, v in weights.items()}, path)
     load_weights(model, weights, path)
     tokenizer = tokenizer_from_state(record.tokenizer)
     check_vocabulary(tokenizer, spec, model, path)
@@ -176,6 +177,43 @@ def load_checkpoint(path: Path) -> TrainedModel:
             "global_step": ckpt.get("global_step"),
         },
     )
+
+
+def build_for_weights(
+    spec: dict[str, Any], shapes: dict[str, tuple[int, ...]], source: Path
+) -> nn.Module:
+    """The model ``spec`` describes, built only once it is known to fit ``shapes`` (the
+    weights' names and shapes, read without loading them).
+
+    A config is checked against its weights before anything is allocated: an edited one
+    (a million layers, a width of ten million; checksums are integrity, not authorship)
+    would otherwise take the machine's memory. No size in the config may exceed the number
+    of weights, no layer count the number of tensors, and the model built on torch's
+    ``meta`` device (shapes, no memory) must have exactly the file's parameter shapes.
+    """
+    elements = sum(math.prod(shape) for shape in shapes.values())
+    for key, value in spec.items():
+        if not isinstance(value, int) or isinstance(value, bool):
+            continue
+        bound = len(shapes) if key == "num_layers" else elements
+        if value > max(bound, 1):
+            raise UserError(
+                f"{source} describes a model with {key}={value}, more than its weights "
+                f"({len(shapes)} tensors, {elements:,} numbers) can hold; it is damaged or "
+                "was edited"
+            )
+    with torch.device("meta"):
+        skeleton = build_model(spec)
+    # Buffers (an n-gram's counts) take their sizes from the file itself.
+    expected = {name: tuple(p.shape) for name, p in skeleton.named_parameters()}
+    if set(skeleton.state_dict()) != set(shapes) or any(
+        tuple(shapes[name]) != shape for name, shape in expected.items()
+    ):
+        raise UserError(
+            f"the weights in {source} do not fit the model they describe (its config's "
+            "sizes and the weights' shapes differ)"
+        )
+    return build_model(spec)
 
 
 def load_weights(model: nn.Module, weights: dict[str, torch.Tensor], source: Path) -> None:
@@ -456,9 +494,13 @@ def read_bundle(directory: str | Path) -> TrainedModel:
         raise UserError(f"{directory}/config.yaml is not a gm bundle config") from e
     if config.get("format") != FORMAT:
         raise UserError(f"{directory} is a bundle of format {config.get('format')!r}, not {FORMAT}")
-    model = build_model(spec)
+    weights_file = directory / "model.safetensors"
     try:
-        weights = load_file(directory / "model.safetensors")
+        # The header alone: names and shapes, before any tensor is read.
+        with safe_open(weights_file, framework="pt") as header:
+            shapes = {k: tuple(header.get_slice(k).get_shape()) for k in header.keys()}  # noqa: SIM118
+        model = build_for_weights(spec, shapes, directory)
+        weights = load_file(weights_file)
     except (SafetensorError, OSError) as e:
         raise UserError(f"{directory}/model.safetensors cannot be read: {e}") from e
     load_weights(model, weights, directory)

@@ -9,6 +9,8 @@ import errno
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,7 @@ import yaml
 import gm.artifacts as artifacts
 from gm.artifacts import find_checkpoint, load_checkpoint, load_trained, read_bundle, write_bundle
 from gm.errors import UserError
-from tests.conftest import run_script
+from tests.conftest import ROOT, run_script
 
 
 def test_round_trip_gives_identical_logits(trained_run: Path, tmp_path: Path) -> None:
@@ -101,6 +103,41 @@ def test_a_bundle_naming_a_foreign_class_is_refused(trained_run: Path, tmp_path:
         load_trained(bundle)
 
 
+@pytest.mark.parametrize(
+    "edit,needle",
+    [
+        ("num_layers: 1000000", "num_layers=1000000, more than its weights"),
+        ("hidden_dim: 10000000", "hidden_dim=10000000, more than its weights"),
+        ("hidden_dim: 24", "do not fit the model they describe"),
+    ],
+)
+def test_a_bundle_describing_a_huge_model_is_refused_before_allocating(
+    trained_run: Path, tmp_path: Path, edit: str, needle: str
+) -> None:
+    """A config edited to a million layers (with its checksums recomputed) grew
+    generate.py to 24 GB until the kernel killed processes. The config is checked against
+    the weights file's header first; the whole command runs here under a 3 GB address
+    space limit and answers in one sentence."""
+    bundle = tmp_path / "bundle"
+    shutil.copytree(trained_run / "export", bundle)
+    config = (bundle / "config.yaml").read_text()
+    key = edit.split(":")[0]
+    lines = [f"  {edit}" if line.strip().startswith(f"{key}:") else line
+             for line in config.splitlines()]  # fmt: skip
+    assert lines != config.splitlines()
+    (bundle / "config.yaml").write_text("\n".join(lines) + "\n")
+    _resign(bundle)
+    limit = "import resource; resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))"
+    proc = subprocess.run(
+        [sys.executable, "-c", f"{limit}; import runpy, sys; sys.argv = sys.argv[1:]; "
+         "runpy.run_path(sys.argv[0], run_name='__main__')",
+         str(ROOT / "generate.py"), f"ckpt={bundle}", "max_new_tokens=5"],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert needle in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+
+
 def test_a_checkpoint_naming_a_foreign_class_is_refused(trained_run: Path, tmp_path: Path) -> None:
     ckpt = torch.load(find_checkpoint(trained_run), map_location="cpu", weights_only=True)
     ckpt["hyper_parameters"]["model"]["_target_"] = FOREIGN
@@ -111,6 +148,15 @@ def test_a_checkpoint_naming_a_foreign_class_is_refused(trained_run: Path, tmp_p
     proc = run_script("generate.py", f"ckpt={path}")
     assert proc.returncode == 2 and "unknown model class" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_checkpoint_describing_a_huge_model_is_refused(trained_run: Path, tmp_path: Path):
+    ckpt = torch.load(find_checkpoint(trained_run), map_location="cpu", weights_only=True)
+    ckpt["hyper_parameters"]["model"]["num_layers"] = 1_000_000
+    path = tmp_path / "huge.ckpt"
+    torch.save(ckpt, path)
+    with pytest.raises(UserError, match="num_layers=1000000, more than its weights"):
+        load_trained(path)
 
 
 # --- every file a bundle uses is inside it and checksummed ---------------------------------
