@@ -176,3 +176,27 @@ def test_a_resume_that_would_be_another_experiment_is_refused(
     proc = run_train(run, f"resume={run}", change)
     assert proc.returncode == 2 and says in proc.stderr, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr and (run / "metrics.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("how", ["move", "copy"])
+def test_a_moved_run_resumes_into_its_own_checkpoints(tmp_path: Path, text_file: Path, how: str):
+    """After a run directory is moved, a resume wrote last-v1.ckpt beside a stale
+    last.ckpt (a second resume went back to before the first), and forgot the best score,
+    so metrics.json could name one epoch best and another's weights. Now the moved run's
+    checkpoints are its own: last.ckpt moves on, best is judged against the old best."""
+    first = tmp_path / "first"
+    args = [f"data.path={text_file}", *FAST_TRAIN_LONG]
+    assert run_train(first, *args).returncode == 0
+    moved = tmp_path / "moved"
+    shutil.move(first, moved) if how == "move" else shutil.copytree(first, moved)
+    for epochs in (2, 3):
+        proc = run_train(moved, f"resume={moved}", f"trainer.max_epochs={epochs}")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert sorted(p.name for p in (moved / "checkpoints").glob("last*")) == ["last.ckpt"]
+        ckpt = torch.load(moved / "checkpoints" / "last.ckpt", weights_only=True)
+        assert ckpt["epoch"] == epochs - 1  # continued from the previous resume's end
+    metrics = json.loads((moved / "metrics.json").read_text())
+    best = torch.load(moved / metrics["checkpoints"]["best"], weights_only=True)
+    assert best["epoch"] == metrics["best"]["epoch"]  # the scores are the weights'
+    assert not Path(metrics["checkpoints"]["best"]).is_absolute()
+    assert ".." not in metrics["checkpoints"]["best"]

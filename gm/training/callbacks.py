@@ -53,6 +53,33 @@ class Checkpoint(ModelCheckpoint):
         # A validation at this very step must still save best and last.
         self._last_global_step_saved = previous
 
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        # A moved or copied run resumes with its checkpoints under a new path: they are
+        # still its own. Lightning would forget best and last when the folder's path
+        # changed (a stale last.ckpt beside a new last-v1.ckpt, the best score lost), so
+        # every recorded path is first moved from the old folder onto this one.
+        old = state_dict.get("dirpath")
+        if old and self.dirpath and old != self.dirpath:
+
+            def rebase(path: Any) -> Any:
+                if not isinstance(path, str) or not path:
+                    return path
+                return str(Path(self.dirpath) / Path(path).name)
+
+            state_dict = {
+                **state_dict,
+                "dirpath": self.dirpath,
+                **{
+                    key: rebase(state_dict.get(key))
+                    for key in ("best_model_path", "kth_best_model_path", "last_model_path")
+                    if key in state_dict
+                },
+                "best_k_models": {
+                    rebase(k): v for k, v in (state_dict.get("best_k_models") or {}).items()
+                },
+            }
+        super().load_state_dict(state_dict)
+
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_validation_end(trainer, pl_module)
         if self._every_n_train_steps and not self._should_skip_saving_checkpoint(trainer):
