@@ -134,8 +134,20 @@ def tree(root: Path) -> dict[str, bytes]:
         (["data.seq_len=8"], "was trained with data.seq_len=16, not 8"),
         (["data.carry_state=false"], "was trained with data.carry_state=True, not False"),
         (["data.batch_size=2.5"], "data.batch_size must be an integer"),
+        (["callbacks.checkpoint.monitor=val/nosuch"], "monitor=val/nosuch is not a metric"),
+        (["trainer.val_check_interval=100000"], "val_check_interval=100000 is more than the"),
     ],
-    ids=["new-run", "architecture", "vocabulary", "batch-size", "seq-len", "regime", "bad-value"],
+    ids=[
+        "new-run",
+        "architecture",
+        "vocabulary",
+        "batch-size",
+        "seq-len",
+        "regime",
+        "bad-value",
+        "monitor",
+        "val-interval",
+    ],
 )
 def test_a_refused_command_changes_no_byte_of_the_run(
     tmp_path: Path, corpus: Path, finished_run: Path, overrides: list[str], needle: str

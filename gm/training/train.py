@@ -25,7 +25,7 @@ from gm.data.datamodule import TextDataModule
 from gm.data.streams import StreamBatches
 from gm.data.tokenizer import describe
 from gm.errors import UserError
-from gm.evaluation import scores
+from gm.evaluation import metric_key, scores
 from gm.run import Run, RunRecord, count_parameters
 from gm.runtime import cache_compiled_kernels, keep_freed_memory
 from gm.settings import check_settings
@@ -34,7 +34,7 @@ from gm.training.distributed import check_launcher, is_global_zero
 from gm.training.run_dir import claim_run_dir, record_config
 from gm.training.settings import TRAIN_SETTINGS
 from gm.training.task import LanguageModelTask
-from gm.training.tensorboard import key_hparams
+from gm.training.tensorboard import TAGS, key_hparams
 from gm.training.terminal import silence_known_noise
 
 
@@ -136,6 +136,8 @@ def _train(
         with refused_as_sentence("the optimizer settings"):
             instantiate(task.hparams.optimizer)(task.parameters())
 
+    check_fit_settings(cfg, trainer, task, datamodule)
+
     # Every check has passed: only now does the run directory change.
     if is_global_zero():
         tokenizer.save(run_dir)
@@ -222,6 +224,38 @@ def check_config(cfg: DictConfig) -> None:
         raise UserError(
             f"trainer.max_epochs must be at least 1 (or set trainer.max_steps), got {epochs}"
         )
+
+
+def check_fit_settings(
+    cfg: DictConfig, trainer: L.Trainer, task: LanguageModelTask, datamodule: TextDataModule
+) -> None:
+    """The settings Lightning checks only once fit runs, checked before anything is
+    written: what a callback monitors must be a metric the run logs, and an integer
+    ``trainer.val_check_interval`` must fit in an epoch."""
+    logged = {metric_key(n, mode) for n in ("loss", "bpc", "ppl") for mode in task.val_metrics}
+    logged |= {tag for tag in TAGS if tag.startswith("train/")}
+    for callback in trainer.callbacks:
+        monitor = getattr(callback, "monitor", None)
+        if isinstance(monitor, str) and monitor not in logged:
+            shown = ", ".join(sorted(k for k in logged if k.startswith("val/"))[:6])
+            raise UserError(
+                f"the {type(callback).__name__} callback's monitor={monitor} is not a metric "
+                f"gm logs; choose one such as {shown}"
+            )
+    interval = cfg.trainer.get("val_check_interval")
+    if isinstance(interval, int) and not isinstance(interval, bool):
+        limit = cfg.trainer.get("limit_train_batches")
+        batches = len(datamodule.train_dataloader())
+        if isinstance(limit, int) and not isinstance(limit, bool):
+            batches = min(batches, limit)
+        elif isinstance(limit, float):
+            batches = int(batches * limit)
+        if interval > batches and cfg.trainer.get("check_val_every_n_epoch", 1) is not None:
+            raise UserError(
+                f"trainer.val_check_interval={interval} is more than the {batches} training "
+                f"batches of an epoch; use at most {batches}, or a fraction of the epoch "
+                "such as 0.5"
+            )
 
 
 def _is_resume(override: str) -> bool:
