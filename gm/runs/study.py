@@ -33,6 +33,7 @@ from gm.metrics import overfitting_onset
 from gm.modes import MODES
 from gm.run import count_parameters, run_of
 from gm.run import differing_overrides as differing
+from gm.settings import SEED, Setting, check_settings
 
 
 def expand_runs(paths: list[str]) -> list[Path]:
@@ -263,6 +264,21 @@ def write_study(results: list[dict[str, Any]], out: Path) -> Path:
     return path
 
 
+# Every option gm.study reads besides runs=, with its type and range (checked by
+# gm.settings before anything is loaded or written).
+STUDY_SETTINGS: dict[str, Setting] = {
+    "batch_size": Setting(int, low=1),
+    "chunk_len": Setting(list, item=Setting(int, low=1)),
+    "warmup": Setting(int, low=0),
+    "corpus": Setting(str, nullable=True),
+    "allow_changed_corpus": Setting(bool),
+    "samples.prompt": Setting(str),
+    "samples.max_new_tokens": Setting(int, low=0),
+    "samples.temperature": Setting(float, low=0),
+    "samples.seed": SEED,
+}
+
+
 def run_study(cfg: DictConfig) -> Path:
     """Evaluate every run ``cfg.runs`` names and write the report into the output directory."""
     if OmegaConf.is_missing(cfg, "runs"):
@@ -270,6 +286,7 @@ def run_study(cfg: DictConfig) -> Path:
     runs = cfg.runs
     if not isinstance(runs, (list, ListConfig)) or not runs:
         raise UserError("runs= takes a list, e.g. runs=[outputs/astra_alpha/RUN,outputs/...]")
+    check_settings(cfg, STUDY_SETTINGS)
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = expand_runs([str(r) for r in runs])

@@ -64,6 +64,26 @@ def test_study_without_runs_is_one_sentence(tmp_path: Path):
 
 
 @pytest.mark.parametrize(
+    "setting,says",
+    [
+        ("chunk_len=[0]", "chunk_len must be a list of items, each an integer >= 1, got [0]"),
+        ("chunk_len=[-1]", "chunk_len must be a list of items, each an integer >= 1"),
+        ("batch_size=abc", "batch_size must be an integer >= 1, got 'abc'"),
+        ("samples.temperature=-1", "samples.temperature must be a number >= 0, got -1"),
+    ],
+)
+def test_a_bad_study_setting_is_one_sentence_before_any_work(
+    trained_run: Path, tmp_path: Path, setting: str, says: str
+) -> None:
+    """chunk_len=[0] was a ZeroDivisionError after loading the run, a negative temperature
+    was accepted (an inverted distribution); now each is refused first, nothing written."""
+    out = tmp_path / "study"
+    proc = run_script("gm.study", f"runs=[{trained_run}]", setting, f"hydra.run.dir={out}")
+    assert proc.returncode == 2 and says in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and not (out / "study.md").exists()
+
+
+@pytest.mark.parametrize(
     "splits", [[], ["data.splits=[0.8,0.1,0.1]"], ["data.splits=[0.7,0.3]"]],
     ids=["default", "three-splits", "70-30"],
 )  # fmt: skip
