@@ -17,6 +17,7 @@ import csv
 import io
 import math
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,8 @@ def read_run(path: Path) -> RunReport:
     report.overrides, report.model = run.overrides(), run.model_choice()
     if run.metrics_path.is_file():
         report.metrics, report.status = run.metrics(), "finished"
+        if not report.metrics:  # empty, not JSON or not an object: not training's file
+            raise ValueError(f"{run.metrics_path} is not a metrics record")
     failure = run.failure()
     if failure is not None:  # a job that failed after an earlier attempt finished
         report.error, report.status = str(failure.get("error", "")), "failed"
@@ -339,8 +342,23 @@ def write_report(paths: list[str | Path], out: str | Path) -> list[RunReport]:
     """Read the runs under ``paths`` and write the report files into ``out``."""
     from gm.atomic import write_bytes_atomic
 
-    runs = [read_run(p) for p in find_runs(paths)]
-    rows = [run.row() for run in runs]
+    runs, rows = [], []
+    for path in find_runs(paths):
+        # One run's damaged metrics.json or failed.json costs its row, not the report.
+        try:
+            run = read_run(path)
+            row = run.row()
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError):
+            print(
+                f"warning: {path} left out of the report: its metrics.json or failed.json "
+                "is not what gm writes",
+                file=sys.stderr,
+            )
+            continue
+        runs.append(run)
+        rows.append(row)
+    if not runs:
+        raise UserError(f"no run under {', '.join(map(str, paths))} could be read")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(out / "report.md", markdown(runs, rows).encode())

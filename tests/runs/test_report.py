@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -181,3 +182,22 @@ def test_two_runs_of_one_model_with_the_same_overrides_get_distinct_labels(
     assert len(ax.get_xticks()) == 3  # one group of bars per run, none merged by its label
     table = markdown(runs, [r.row() for r in runs])
     assert "| a/0_model=x |" in table and "| b/0_model=x |" in table
+
+
+@pytest.mark.parametrize(
+    "damage", ["", "not json", "[1, 2]", '{"history": 5}', '{"final": 3}', '{"test": 3}']
+)
+def test_a_damaged_job_costs_its_row_not_the_report(
+    trained_run: Path, tmp_path: Path, damage: str
+) -> None:
+    """One job's metrics.json that is empty, not JSON or of another shape took the whole
+    report down with a traceback; now that job is left out with a warning line."""
+    sweep = tmp_path / "sweep"
+    for job in ("0_a", "1_b"):
+        shutil.copytree(trained_run, sweep / job)
+    (sweep / "1_b" / "metrics.json").write_text(damage)
+    proc = run_script("gm.report", str(sweep))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert f"warning: {sweep / '1_b'} left out of the report" in proc.stderr
+    assert [r["run"] for r in csv.DictReader((sweep / "report.csv").open())] == ["0_a"]
