@@ -88,13 +88,12 @@ def differing_overrides(paths: list[Path]) -> dict[Path, str]:
 
 
 def check_corpus(
-    path: Path, trained: TrainedModel, corpus_path: str, sha256: str, allow: Any
+    path: Path, trained: TrainedModel, corpus_path: str, sha256: str, allow: bool
 ) -> None:
     """Scores compare only on the text the model trained on: a text whose sha256 is not the
     one recorded at training (the file changed since, or ``corpus=`` names another) is
-    refused, or with ``allow_changed_corpus=true`` scored after one warning line."""
-    if not isinstance(allow, bool):
-        raise UserError(f"allow_changed_corpus must be true or false, got {allow!r}")
+    refused, or with ``allow_changed_corpus=true`` scored after one warning line (a
+    boolean: ``STUDY_SETTINGS`` has checked it)."""
     expected = trained.corpus.get("sha256")
     if not expected or sha256 == expected:
         return
