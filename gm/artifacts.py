@@ -49,11 +49,23 @@ from gm.data.corpus import split_bounds
 from gm.data.streams import SEQ_LEN
 from gm.data.tokenizer import Tokenizer, load_tokenizer, tokenizer_from_state
 from gm.errors import UserError
-from gm.models import build_model
+from gm.models import MODEL_SETTINGS, build_model
 from gm.run import Run, RunRecord, job_order, run_of
+from gm.settings import Setting, check_values
 
 FORMAT = "gm-bundle/1"
 SUMS = "SHA256SUMS"
+
+# Every field of a checkpoint's hyperparameters or a bundle's config.yaml that loading
+# reads, checked by the rule a config is checked by: a file is input like a command line.
+SAVED_SETTINGS: dict[str, Setting] = {
+    "seq_len": Setting(int, low=1, nullable=True),
+    "carry_state": Setting(bool, nullable=True),
+    "tokenizer.vocab_size": Setting(int, low=1),
+    "tokenizer.fingerprint": Setting(str),
+    "tokenizer.file": Setting(str),
+    **{f"model.{key}": setting for key, setting in MODEL_SETTINGS.items()},
+}
 
 
 @dataclass
@@ -146,6 +158,11 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
         raise UserError(f"cannot read {path}: {e.strerror or e}") from e
     if not isinstance(ckpt, dict) or not {"state_dict", "hyper_parameters"} <= ckpt.keys():
         raise UserError(f"{path} is not a gm training checkpoint")
+    hparams = ckpt["hyper_parameters"]
+    if not isinstance(hparams, dict) or "model" not in hparams:
+        raise UserError(f"{path} is not a gm training checkpoint (no model config)")
+    check_saved(hparams, path)
+    _named_tensors(ckpt["state_dict"], path)
     return ckpt
 
 
@@ -153,8 +170,8 @@ def load_checkpoint(path: Path) -> TrainedModel:
     """Load a Lightning checkpoint written by ``train.py``."""
     ckpt = read_checkpoint(path)
     hparams, record = ckpt["hyper_parameters"], RunRecord.from_payload(ckpt.get("gm"))
-    if "model" not in hparams or not record.tokenizer:
-        raise UserError(f"{path} is not a gm training checkpoint (no model or tokenizer)")
+    if not record.tokenizer:
+        raise UserError(f"{path} is not a gm training checkpoint (no tokenizer)")
     spec = dict(hparams["model"])
     prefix = "model."
     weights = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
@@ -177,6 +194,27 @@ def load_checkpoint(path: Path) -> TrainedModel:
             "global_step": ckpt.get("global_step"),
         },
     )
+
+
+def check_saved(fields: dict[str, Any], source: Path) -> None:
+    """Refuse a checkpoint's hyperparameters or a bundle's config whose model or data
+    fields ``SAVED_SETTINGS`` does not accept, naming the field."""
+    if not isinstance(fields.get("model"), dict):
+        raise UserError(f"{source} is damaged or was edited: its model is not a model config")
+    try:
+        check_values(fields, SAVED_SETTINGS)
+    except UserError as e:
+        raise UserError(f"{source} is damaged or was edited: {e}") from None
+
+
+def _named_tensors(state: Any, source: Path) -> dict[str, torch.Tensor]:
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise UserError(
+            f"{source} is damaged or was edited: its state_dict is not a table of named tensors"
+        )
+    return state
 
 
 def build_for_weights(
@@ -217,7 +255,14 @@ def build_for_weights(
 
 
 def load_weights(model: nn.Module, weights: dict[str, torch.Tensor], source: Path) -> None:
-    """Load ``weights`` into ``model``; a shape or name mismatch is a ``UserError``."""
+    """Load ``weights`` into ``model``; a shape or name mismatch, or a weight that is
+    not finite (it would make every sampled distribution NaN), is a ``UserError``."""
+    for name, tensor in weights.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise UserError(
+                f"the weight {name} in {source} holds NaN or infinite values; the training "
+                "diverged before this file was written, or the file was edited"
+            )
     try:
         model.load_state_dict(weights, strict=True)
     except RuntimeError as e:
@@ -492,6 +537,7 @@ def read_bundle(directory: str | Path) -> TrainedModel:
         recorded = (str(tok["fingerprint"]), int(tok["vocab_size"]))
     except (KeyError, TypeError, ValueError) as e:
         raise UserError(f"{directory}/config.yaml is not a gm bundle config") from e
+    check_saved(config, directory / "config.yaml")
     if config.get("format") != FORMAT:
         raise UserError(f"{directory} is a bundle of format {config.get('format')!r}, not {FORMAT}")
     weights_file = directory / "model.safetensors"
@@ -523,7 +569,7 @@ def read_bundle(directory: str | Path) -> TrainedModel:
         seq_len=int(config.get("seq_len") or SEQ_LEN),
         source=directory,
         carry_state=config.get("carry_state"),
-        training=dict(config.get("training") or {}),
+        training=config["training"] if isinstance(config.get("training"), dict) else {},
         # The bundle's config holds the record's fields (the tokenizer is its own file).
         record=RunRecord.from_payload(
             {**config, "model_name": config.get("name"), "tokenizer": {}}

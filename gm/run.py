@@ -26,6 +26,8 @@ from typing import Any
 import yaml
 from torch import nn
 
+from gm.settings import Setting
+
 RECORD_DIR = ".hydra"
 CHECKPOINTS = "checkpoints"
 METRICS = "metrics.json"
@@ -85,11 +87,31 @@ class RunRecord:
         }
         record = cls(**known)
         # Older checkpoints stored splits as tuples; one form for every comparison.
-        if isinstance(record.data.get("splits"), (list, tuple)):
-            record.data = {**record.data, "splits": [list(b) for b in record.data["splits"]]}
+        splits = record.data.get("splits")
+        if isinstance(splits, (list, tuple)):
+            splits = [list(b) if isinstance(b, tuple) else b for b in splits]
+            record.data = {**record.data, "splits": splits}
+        # Inside corpus and data, too, a value of another kind reads as not recorded.
+        for name, table in _NESTED.items():
+            recorded = getattr(record, name)
+            kept = {k: v for k, v in recorded.items() if k not in table or table[k].accepts(v)}
+            setattr(record, name, kept)
         return record
 
 
+_NESTED = {
+    "corpus": {
+        "path": Setting(str),
+        "sha256": Setting(str, nullable=True),
+        "encoding": Setting(str),
+    },
+    "data": {
+        "batch_size": Setting(int, low=1),
+        "seq_len": Setting(int, low=1),
+        "carry_state": Setting(bool),
+        "splits": Setting(list, item=Setting(list, length=2, item=Setting(int, low=0))),
+    },
+}
 _KINDS = {
     "model_name": str,
     "tokenizer": dict,

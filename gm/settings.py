@@ -113,8 +113,26 @@ def check_settings(cfg: DictConfig, table: Mapping[str, Setting]) -> None:
             continue
         if isinstance(value, ListConfig):
             value = OmegaConf.to_container(value, resolve=True)
-        if not setting.accepts(value):
-            raise UserError(f"{key} must be {setting.describe()}, got {value!r}")
+        _check(key, setting, value)
+
+
+def check_values(values: Mapping[str, Any], table: Mapping[str, Setting]) -> None:
+    """``check_settings`` for plain data read from a file (a checkpoint, a bundle): the
+    same rule, and nothing is ever handed to OmegaConf, whose resolver would run an
+    interpolation written into the file. A dotted key is looked up level by level."""
+    for key, setting in table.items():
+        value: Any = values
+        for part in key.split("."):
+            value = value.get(part, _ABSENT) if isinstance(value, Mapping) else _ABSENT
+        if value is not _ABSENT:
+            _check(key, setting, value)
+
+
+def _check(key: str, setting: Setting, value: Any) -> None:
+    if not setting.accepts(value):
+        shown = repr(value)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."  # a value from a file may be huge
+        raise UserError(f"{key} must be {setting.describe()}, got {shown}")
 
 
 _ABSENT = object()

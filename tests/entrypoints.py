@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import multiprocessing
 import os
+import resource
 import runpy
 import subprocess
 import sys
@@ -27,8 +28,13 @@ _context = multiprocessing.get_context("forkserver")
 _context.set_forkserver_preload(PRELOAD)
 
 
-def _child(target: list[str], cwd: str, env: dict[str, str], out: str, err: str) -> None:
-    """In the forked process: become ``python TARGET...`` with stdout/stderr in files."""
+def _child(
+    target: list[str], cwd: str, env: dict[str, str], out: str, err: str, memory: int | None
+) -> None:
+    """In the forked process: become ``python TARGET...`` with stdout/stderr in files,
+    its address space limited to ``memory`` bytes when given."""
+    if memory is not None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     for fd, path in ((1, out), (2, err)):
         file = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         os.dup2(file, fd)
@@ -63,13 +69,14 @@ def _child(target: list[str], cwd: str, env: dict[str, str], out: str, err: str)
 
 
 def run_entrypoint(
-    target: list[str], cwd: Path, env: dict[str, str], timeout: float
+    target: list[str], cwd: Path, env: dict[str, str], timeout: float, memory: int | None = None
 ) -> subprocess.CompletedProcess[str]:
     """``python *target`` (a script path and its arguments, or ``-m module ...``) in ``cwd``
-    with exactly ``env``; raises ``subprocess.TimeoutExpired`` after ``timeout`` seconds."""
+    with exactly ``env``; raises ``subprocess.TimeoutExpired`` after ``timeout`` seconds.
+    ``memory``: the most bytes of address space the run may map (``RLIMIT_AS``)."""
     with tempfile.TemporaryDirectory() as tmp:
         out, err = os.path.join(tmp, "stdout"), os.path.join(tmp, "stderr")
-        child = _context.Process(target=_child, args=(target, str(cwd), env, out, err))
+        child = _context.Process(target=_child, args=(target, str(cwd), env, out, err, memory))
         child.start()
         child.join(timeout)
         if child.exitcode is None:

@@ -6,21 +6,31 @@ from __future__ import annotations
 
 import copy
 import errno
+import hashlib
+import itertools
 import json
+import math
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from safetensors.torch import load_file, save_file
 
 import gm.artifacts as artifacts
 from gm.artifacts import find_checkpoint, load_checkpoint, load_trained, read_bundle, write_bundle
 from gm.errors import UserError
 from tests.conftest import ROOT, run_script
+from tests.entrypoints import run_entrypoint
+from tests.test_errors import tree
+from tests.test_settings import VALUES, assert_exit_0_or_one_sentence
 
 
 def test_round_trip_gives_identical_logits(trained_run: Path, tmp_path: Path) -> None:
@@ -422,3 +432,248 @@ def test_a_bundle_follows_the_umask(trained_run: Path, tmp_path: Path, umask: in
         assert_modes(artifacts.replace_bundle(trained, tmp_path / "bundle", None))
     finally:
         os.umask(before)
+
+
+# --- the crafted files the review tried, each refused by name -------------------------------
+
+
+def _crafted_chars(ckpt: dict, chars: Any) -> None:
+    ckpt["gm"]["tokenizer"]["chars"] = chars
+
+
+@pytest.mark.parametrize(
+    "craft,needle",
+    [
+        (lambda c: _crafted_chars(c, ["a"] * 23), "tokenizer is damaged or was edited"),
+        (lambda c: _crafted_chars(c, ["ab", *"cdefghijklmnopqrstuvw"]), "tokenizer is damaged"),
+        (lambda c: _crafted_chars(c, None), "tokenizer is damaged"),
+        (lambda c: c["hyper_parameters"].update(model="astra_alpha"), "model is not a model"),
+        (lambda c: c["hyper_parameters"].update(seq_len="abc"), "seq_len must be an integer"),
+        (lambda c: c.update(state_dict=[1, 2]), "state_dict is not a table of named tensors"),
+        (lambda c: c["hyper_parameters"]["model"].update(hidden_dim=-1), "model.hidden_dim must"),
+        (lambda c: c["state_dict"]["model.head.weight"].fill_(math.nan), "model.head.weight|head"),
+        (lambda c: c["state_dict"]["model.head.bias"].fill_(math.inf), "NaN or infinite"),
+        (lambda c: c["gm"]["tokenizer"].update(kind=["char"]), "unknown tokenizer kind"),
+    ],
+)
+def test_a_crafted_checkpoint_is_refused_by_name(
+    trained_run: Path, tmp_path: Path, craft, needle: str
+) -> None:
+    ckpt = torch.load(find_checkpoint(trained_run), map_location="cpu", weights_only=True)
+    craft(ckpt)
+    torch.save(ckpt, tmp_path / "crafted.ckpt")
+    with pytest.raises(UserError, match=needle):
+        load_trained(tmp_path / "crafted.ckpt")
+
+
+@pytest.mark.parametrize("fill", [math.nan, math.inf])
+def test_a_bundle_with_a_non_finite_weight_is_refused_by_name(
+    trained_run: Path, tmp_path: Path, fill: float
+) -> None:
+    bundle = tmp_path / "bundle"
+    shutil.copytree(trained_run / "export", bundle)
+    weights = load_file(bundle / "model.safetensors")
+    weights["head.bias"][3] = fill
+    save_file(weights, bundle / "model.safetensors")
+    _rewrite_sums(bundle)
+    with pytest.raises(UserError, match=r"the weight head.bias in .* holds NaN or infinite"):
+        load_trained(bundle)
+
+
+def _rewrite_sums(bundle: Path) -> None:
+    """SHA256SUMS for the bundle's files as they are now: checksums are not authorship."""
+    sums = "".join(
+        f"{hashlib.sha256(f.read_bytes()).hexdigest()}  {f.name}\n"
+        for f in sorted(bundle.iterdir())
+        if f.name != "SHA256SUMS"
+    )
+    (bundle / "SHA256SUMS").write_text(sums)
+
+
+# --- crafted checkpoints and bundles -------------------------------------------------------
+#
+# Files a hostile or careless hand made: random values of every type at every field a
+# checkpoint or bundle carries, checksums recomputed. Loading one for generation ends in exit
+# 0 or one sentence (exit 2), never a traceback, never maps more than MEMORY of address
+# space (a generate run peaks near 0.9 GiB), and never changes a byte of the run it came from.
+
+MEMORY = 3 * 2**30
+CRAFTED = itertools.count()
+_TENSORS = st.builds(
+    lambda shape, fill: torch.full(shape, fill),
+    st.lists(st.integers(0, 3), max_size=3).map(tuple),
+    st.sampled_from([0.0, 1.0, math.nan, math.inf, -math.inf]),
+)
+# Plain values (what YAML and the checkpoint's payload hold), and sizes a config may claim.
+_PLAIN = st.one_of(st.sampled_from([10**6, 10**7, 2**62, {}, [], "", "ab", {"a": 1}]), VALUES)
+
+
+def _leaves(payload: Any, path: tuple = ()) -> list[tuple]:
+    """The key path of every leaf of nested dicts (a list or a tensor is a leaf)."""
+    if isinstance(payload, dict) and payload:
+        return [leaf for key, value in payload.items() for leaf in _leaves(value, (*path, key))]
+    return [path]
+
+
+def _set(payload: dict, path: tuple, value: Any) -> None:
+    for key in path[:-1]:
+        payload = payload[key]
+    payload[path[-1]] = value
+
+
+class _Loaded(dict):
+    """A checkpoint's contents that hypothesis does not print in full on a failure."""
+
+    def __repr__(self) -> str:
+        return "<the trained run's checkpoint>"
+
+
+@pytest.fixture(scope="module")
+def source_ckpt(trained_run: Path) -> dict:
+    return _Loaded(torch.load(find_checkpoint(trained_run), map_location="cpu", weights_only=True))
+
+
+# Every field a checkpoint carries that loading it for generation may read ("*": any
+# tensor of the state_dict). The optimizer's and loops' state are Lightning's, read on
+# resume; gm.rng and gm.train_state too.
+CHECKPOINT_FIELDS = [
+    *(f"hyper_parameters.model.{k}" for k in ("_target_", "vocab_size", "cell", "emb_dim")),
+    *(f"hyper_parameters.model.{k}" for k in ("hidden_dim", "num_layers", "dropout")),
+    "hyper_parameters.model.layer_norm",
+    "hyper_parameters.model",
+    "hyper_parameters.optimizer",
+    "hyper_parameters.scheduler",
+    *(f"hyper_parameters.tokenizer.{k}" for k in ("kind", "fingerprint", "vocab_size")),
+    "hyper_parameters.tokenizer.char_lengths",
+    *(f"hyper_parameters.{k}" for k in ("carry_state", "seq_len", "compile", "chunk_lens")),
+    "gm",
+    "gm.model_name",
+    "gm.tokenizer.kind",
+    "gm.tokenizer.chars",
+    *(f"gm.corpus.{k}" for k in ("path", "sha256", "encoding")),
+    *(f"gm.data.{k}" for k in ("batch_size", "seq_len", "carry_state", "splits")),
+    *(f"gm.{k}" for k in ("seed", "precision", "overrides")),
+    "state_dict",
+    "state_dict.*",
+    "epoch",
+    "global_step",
+]
+# Every field of a bundle's files: config.yaml, tokenizer.json, the weights ("*" as above).
+BUNDLE_FIELDS = [
+    *(f"config.yaml:{k}" for k in ("format", "model", "tokenizer", "seq_len", "name")),
+    *(f"config.yaml:model.{k}" for k in ("_target_", "vocab_size", "cell", "emb_dim")),
+    *(f"config.yaml:model.{k}" for k in ("hidden_dim", "num_layers", "dropout", "layer_norm")),
+    *(f"config.yaml:tokenizer.{k}" for k in ("kind", "file", "vocab_size", "fingerprint")),
+    *(f"config.yaml:{k}" for k in ("carry_state", "corpus", "data", "training")),
+    *(f"config.yaml:corpus.{k}" for k in ("path", "sha256", "encoding")),
+    *(f"config.yaml:data.{k}" for k in ("batch_size", "seq_len", "carry_state", "splits")),
+    *(f"config.yaml:{k}" for k in ("seed", "precision", "overrides")),
+    *(f"config.yaml:training.{k}" for k in ("best", "epochs", "steps", "parameters")),
+    *(f"config.yaml:training.{k}" for k in ("epoch", "global_step", "best.val/bpc")),
+    "tokenizer.json:kind",
+    "tokenizer.json:chars",
+    "model.safetensors:*",
+]
+
+
+def _path(field: str) -> tuple[str, ...]:
+    """``a.b`` as ("a", "b"); ``file:a.b`` as ("file", "a", "b")."""
+    file, _, inside = field.rpartition(":")
+    return (file, *inside.split(".")) if file else tuple(inside.split("."))
+
+
+def _covered(leaves: list[tuple], fields: list[str]) -> list[str]:
+    """The leaves no field names (a field names itself and everything below it)."""
+    named = {_path(f) for f in fields}
+    return [
+        ".".join(map(str, leaf))
+        for leaf in leaves
+        if not any(leaf[:n] in named for n in range(1, len(leaf) + 1))
+    ]
+
+
+def test_the_crafted_fields_are_every_field_the_files_carry(trained_run: Path, source_ckpt):
+    """A field added to checkpoints or bundles must be added to the lists below too."""
+    read = {
+        k: v for k, v in source_ckpt.items() if k in {f.split(".")[0] for f in CHECKPOINT_FIELDS}
+    }
+    read["gm"] = {k: v for k, v in read["gm"].items() if k not in ("rng", "train_state")}
+    read["state_dict"] = {"*": None}
+    assert _covered(_leaves(read), CHECKPOINT_FIELDS) == []
+    bundle = trained_run / "export"
+    files = {
+        "config.yaml": yaml.safe_load((bundle / "config.yaml").read_text()),
+        "tokenizer.json": json.loads((bundle / "tokenizer.json").read_text()),
+        "model.safetensors": {"*": None},
+    }
+    leaves = [(name, *leaf) for name, d in files.items() for leaf in _leaves(d)]
+    assert _covered(leaves, BUNDLE_FIELDS) == []
+
+
+def _generate_from(crafted: Path, run: Path):
+    before = tree(run)
+    argv = [str(ROOT / "generate.py"), f"ckpt={crafted}", "max_new_tokens=8", "mode=compare"]
+    proc = run_entrypoint(argv, crafted.parent, dict(os.environ), 300, memory=MEMORY)
+    assert_exit_0_or_one_sentence(proc)
+    assert tree(run) == before
+    return proc
+
+
+_EXAMPLES = settings(
+    max_examples=int(os.environ.get("GM_EXAMPLES", 2)),  # per field
+    deadline=None,
+    derandomize=not os.environ.get("GM_EXPLORE"),  # the same examples in every CI run
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+def _place(payload: dict, field: str, data, tensors: bool) -> None:
+    """Put a drawn value at ``field`` ("*": a drawn key of that level)."""
+    path = field.split(".")
+    if path[-1] == "*":
+        parent = payload
+        for key in path[:-1]:
+            parent = parent[key]
+        path[-1] = data.draw(st.sampled_from(sorted(parent)), label="key")
+    _set(payload, tuple(path), data.draw(_TENSORS if tensors else _PLAIN, label="value"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("field", CHECKPOINT_FIELDS)
+@_EXAMPLES
+@given(data=st.data())
+def test_any_value_in_any_field_of_a_checkpoint(
+    trained_run: Path, source_ckpt: dict, tmp_path_factory, field: str, data
+) -> None:
+    ckpt = copy.deepcopy(dict(source_ckpt))
+    _place(ckpt, field, data, tensors=field == "state_dict.*")
+    crafted = tmp_path_factory.mktemp(f"crafted{next(CRAFTED)}") / "model.ckpt"
+    torch.save(ckpt, crafted)
+    _generate_from(crafted, trained_run)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("field", BUNDLE_FIELDS)
+@_EXAMPLES
+@given(data=st.data())
+def test_any_value_in_any_field_of_a_bundle(
+    trained_run: Path, tmp_path_factory, field: str, data
+) -> None:
+    bundle = tmp_path_factory.mktemp(f"crafted{next(CRAFTED)}") / "bundle"
+    shutil.copytree(trained_run / "export", bundle)
+    name, _, inside = field.partition(":")
+    if name == "config.yaml":
+        config = yaml.safe_load((bundle / name).read_text())
+        _place(config, inside, data, tensors=False)
+        (bundle / name).write_text(yaml.safe_dump(config))
+    elif name == "tokenizer.json":
+        tokenizer = json.loads((bundle / name).read_text())
+        _place(tokenizer, inside, data, tensors=False)
+        (bundle / name).write_text(json.dumps(tokenizer))
+    else:
+        weights = load_file(bundle / name)
+        _place(weights, inside, data, tensors=True)
+        save_file(weights, bundle / name)
+    _rewrite_sums(bundle)
+    _generate_from(bundle, trained_run)

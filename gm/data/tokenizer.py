@@ -177,9 +177,12 @@ def tokenizer_from_state(state: dict[str, Any]) -> Tokenizer:
     """Rebuild a tokenizer from ``Tokenizer.to_state()`` (as stored in checkpoints)."""
     kind = state.get("kind") if isinstance(state, dict) else None
     tokenizers = _tokenizers()
-    if kind not in tokenizers:
+    if not isinstance(kind, str) or kind not in tokenizers:
         raise UserError(f"unknown tokenizer kind {kind!r} in the saved model")
-    return tokenizers[kind].from_state(state)
+    try:
+        return tokenizers[kind].from_state(state)
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:  # an edited or damaged file
+        raise UserError(f"the saved model's {kind} tokenizer is damaged or was edited ({e})") from e
 
 
 def load_tokenizer(path: Path) -> Tokenizer:

@@ -6,6 +6,7 @@ precision) are refused by that component; here they are only required to be text
 
 from __future__ import annotations
 
+from gm.models import MODEL_SETTINGS
 from gm.settings import SEED, Setting
 from gm.training.task import COMPILE_MODES
 
@@ -41,19 +42,7 @@ TRAIN_SETTINGS: dict[str, Setting] = {
     "eval.chunk_len": Setting(list, item=Setting(int, low=1)),
     "eval.batch_size": _COUNT,
     "eval.warmup": Setting(int, low=0),
-    "model.vocab_size": _COUNT,
-    "model.cell": Setting(str),
-    "model.emb_dim": _COUNT,
-    "model.hidden_dim": _COUNT,
-    "model.num_layers": _COUNT,
-    "model.context": _COUNT,
-    "model.order": _COUNT,
-    "model.dropout": Setting(float, low=0, high=1, open_high=True),
-    "model.layer_norm": Setting(bool),
-    "model.direct": Setting(bool),
-    "model.discount": Setting(
-        float, low=0, high=1, open_low=True, open_high=True, choices=("modified",)
-    ),
+    **{f"model.{key}": setting for key, setting in MODEL_SETTINGS.items()},
     "optimizer.lr": Setting(float, low=0, open_low=True),
     "optimizer.weight_decay": Setting(float, low=0),
     "optimizer.betas": Setting(list, length=2, item=Setting(float, low=0, high=1, open_high=True)),
