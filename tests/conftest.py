@@ -125,21 +125,26 @@ def run_multirun(sweep_dir: Path, *overrides: str, timeout: float = 600):
     )
 
 
-def kill_at_first_checkpoint(run_dir: Path, *overrides: str) -> None:
-    """Start `python train.py` into ``run_dir`` and SIGKILL it as soon as its first
-    ``last.ckpt`` exists (the run must save one mid-way, e.g. every N steps)."""
+def kill_at_first_checkpoint(
+    run_dir: Path, *overrides: str, signum: int = signal.SIGKILL
+) -> subprocess.CompletedProcess[str]:
+    """Start `python train.py` into ``run_dir`` and send it ``signum`` as soon as its first
+    ``last.ckpt`` exists (the run must save one mid-way, e.g. every N steps); wait for it
+    to end. SIGKILL must be what ended it; another signal is the run's to handle."""
     cmd = [sys.executable, str(ROOT / "train.py"), f"hydra.run.dir={run_dir}", *overrides]
     env = os.environ | {"GM_DATA_DIR": str(run_dir.parent / "data")}
     child = subprocess.Popen(
-        cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
     last = run_dir / "checkpoints" / "last.ckpt"
     deadline = time.monotonic() + 120
     while not last.exists() and child.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
-    child.send_signal(signal.SIGKILL)
-    child.wait()
-    assert child.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    child.send_signal(signum)
+    _, stderr = child.communicate(timeout=120)
+    if signum == signal.SIGKILL:
+        assert child.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    return subprocess.CompletedProcess(cmd, child.returncode, "", stderr)
 
 
 @pytest.fixture(scope="session")

@@ -49,12 +49,17 @@ COLUMNS = [
 ]
 
 
+# What a run's directory says of it: metrics.json written at the end; written at a stop on a
+# scheduler's signal (gm.training.preemption); failed.json; neither yet.
+STATUSES = ("finished", "interrupted", "failed", "running or stopped")
+
+
 @dataclass
 class RunReport:
     """What the report knows about one run directory."""
 
     path: Path
-    status: str  # finished | failed | running or stopped
+    status: str  # one of STATUSES
     model: str = ""
     overrides: list[str] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -161,6 +166,8 @@ def read_run(path: Path) -> RunReport:
         report.metrics, report.status = run.metrics(), "finished"
         if not report.metrics:  # empty, not JSON or not an object: not training's file
             raise ValueError(f"{run.metrics_path} is not a metrics record")
+        if isinstance(report.metrics.get("stopped"), dict):
+            report.status = "interrupted"
     failure = run.failure()
     if failure is not None:  # a job that failed after an earlier attempt finished
         report.error, report.status = str(failure.get("error", "")), "failed"
@@ -217,8 +224,7 @@ def markdown(runs: list[RunReport], rows: list[dict[str, Any]]) -> str:
     by_path = labels(runs)
     names = [by_path[run.path] for run in runs]
     shared = set.intersection(*(set(r.overrides) for r in runs)) if runs else set()
-    statuses = ("finished", "failed", "running or stopped")
-    counts = ", ".join(f"{sum(r.status == s for r in runs)} {s}" for s in statuses)
+    counts = ", ".join(f"{sum(r.status == s for r in runs)} {s}" for s in STATUSES)
     lines = [
         "# Sweep report",
         "",
@@ -265,6 +271,17 @@ def markdown(runs: list[RunReport], rows: list[dict[str, Any]]) -> str:
     if failed:
         lines += ["", "## Failed", ""]
         lines += [f"- **{n}**: {r['error']}" for n, r in failed]
+    interrupted = [
+        (n, run) for n, run in zip(names, runs, strict=True) if run.status == "interrupted"
+    ]
+    if interrupted:
+        lines += ["", "## Interrupted", ""]
+        lines += [
+            f"- **{n}**: {run.metrics['stopped'].get('signal')} at step "
+            f"{run.metrics['stopped'].get('step')}; continue with "
+            f"`python train.py resume={run.path}`"
+            for n, run in interrupted
+        ]
     unfinished = [
         (n, r) for n, r in zip(names, rows, strict=True) if r["status"] == "running or stopped"
     ]

@@ -25,7 +25,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict, read_write
 
 from gm.atomic import write_json_atomic
-from gm.errors import UserError
+from gm.errors import Interrupted, UserError
 from gm.run import FAILED
 from gm.runs.report import write_report
 from gm.training.run_dir import RECORD_DIR, RunDirTaken, record_config
@@ -42,6 +42,17 @@ def run_job(fn: Callable[[DictConfig], T], cfg: DictConfig) -> T | None:
 
     try:
         return fn(cfg)
+    except Interrupted as e:
+        # A scheduler's signal is meant for the whole sweep: the job has saved where it
+        # stopped; the report covers the jobs so far and the sweep ends here.
+        job = HydraConfig.get()
+        print(f"stopped: job {job.job.num} ({' '.join(job.overrides.task)}): {e}", file=sys.stderr)
+        end_sweep(Path(job.sweep.dir))
+        print(
+            f"error: the sweep stopped at job {job.job.num}; the jobs after it did not run",
+            file=sys.stderr,
+        )
+        sys.exit(e.exit_code)
     except RunDirTaken as e:
         # The job's folder holds another run (an earlier sweep into the same folder, or one
         # running now): its refusal is recorded beside the jobs, never inside that run.
@@ -120,6 +131,34 @@ def name_jobs_by_swept_overrides(config: DictConfig) -> None:
         )
 
 
+def end_sweep(sweep_dir: Path) -> int:
+    """Write the sweep's report and its summary lines; 1 when a job failed or was
+    refused, else 0."""
+    refused = [str(r.get("job")) for r in refusals(sweep_dir)]
+    if refused:
+        print(
+            f"error: refused jobs: {', '.join(refused)} (their folders hold other runs, "
+            "left as they were; choose a new hydra.sweep.dir)",
+            file=sys.stderr,
+        )
+    try:
+        runs = write_report([sweep_dir], sweep_dir)
+    except UserError as e:  # e.g. every job failed before writing anything
+        print(f"error: no report for {sweep_dir}: {e}", file=sys.stderr)
+        return 1
+    failed = [run.name for run in runs if run.status == "failed"]
+    interrupted = sum(run.status == "interrupted" for run in runs)
+    stopped = f", {interrupted} interrupted" if interrupted else ""
+    print(
+        f"sweep: {len(runs)} jobs, {len(failed)} failed{stopped}; "
+        f"report: {sweep_dir / 'report.md'}",
+        file=sys.stderr,
+    )
+    if failed:
+        print(f"error: failed jobs: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed or refused else 0
+
+
 class SweepReport(Callback):
     """At the start of a multirun, job folders named by the swept overrides; at the end,
     ``report.md``/``.csv``/PNGs in the sweep folder, a summary line, and exit status 1
@@ -129,25 +168,5 @@ class SweepReport(Callback):
         name_jobs_by_swept_overrides(config)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        sweep_dir = Path(config.hydra.sweep.dir)
-        refused = [str(r.get("job")) for r in refusals(sweep_dir)]
-        if refused:
-            print(
-                f"error: refused jobs: {', '.join(refused)} (their folders hold other runs, "
-                "left as they were; choose a new hydra.sweep.dir)",
-                file=sys.stderr,
-            )
-        try:
-            runs = write_report([sweep_dir], sweep_dir)
-        except UserError as e:  # e.g. every job failed before writing anything
-            print(f"error: no report for {sweep_dir}: {e}", file=sys.stderr)
-            sys.exit(1)
-        failed = [run.name for run in runs if run.status == "failed"]
-        print(
-            f"sweep: {len(runs)} jobs, {len(failed)} failed; report: {sweep_dir / 'report.md'}",
-            file=sys.stderr,
-        )
-        if failed:
-            print(f"error: failed jobs: {', '.join(failed)}", file=sys.stderr)
-        if failed or refused:
+        if end_sweep(Path(config.hydra.sweep.dir)):
             sys.exit(1)

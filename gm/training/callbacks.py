@@ -216,6 +216,7 @@ class MetricsJSON(L.Callback):
         self.train_loss = [0.0, 0]
         self._t0 = time.perf_counter()
         self._earlier_s = 0.0  # wall time of the fits this run was resumed from
+        self.stopped: dict[str, Any] | None = None  # the signal and step a stop came at
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._t0 = time.perf_counter()
@@ -334,6 +335,8 @@ class MetricsJSON(L.Callback):
         }
         if hasattr(model, "num_ngrams"):
             payload["ngrams"] = model.num_ngrams
+        if self.stopped is not None:  # (gm.training.preemption): resumable, not finished
+            payload["stopped"] = self.stopped
         write_json_atomic(self.path, payload)
 
     def _relative(self, path: str | None) -> str | None:

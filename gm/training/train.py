@@ -31,6 +31,7 @@ from gm.runtime import cache_compiled_kernels, keep_freed_memory
 from gm.settings import check_settings
 from gm.training.callbacks import MetricsJSON
 from gm.training.distributed import check_launcher, is_global_zero
+from gm.training.preemption import StopOnSignal
 from gm.training.run_dir import claim_run_dir, record_config
 from gm.training.settings import TRAIN_SETTINGS
 from gm.training.task import LanguageModelTask
@@ -181,7 +182,8 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
     with refused_as_sentence("the trainer, callbacks or logger settings"):
         trainer: L.Trainer = instantiate(
             cfg.trainer,
-            callbacks=_instantiate_group(cfg.get("callbacks")),
+            # Not a config entry: a stop on a scheduler's signal is never switched off.
+            callbacks=[*_instantiate_group(cfg.get("callbacks")), StopOnSignal()],
             logger=_instantiate_group(cfg.get("logger")) or False,
         )
         for logger in trainer.loggers:
