@@ -375,10 +375,9 @@ def replace_bundle(
     return out_dir
 
 
-def _unwritable(out_dir: Path, e: OSError) -> UserError:
-    return UserError(
-        f"cannot write the bundle {out_dir}: {e.strerror or e}; {out_dir} is unchanged"
-    )
+def _unwritable(out_dir: Path, e: OSError | SafetensorError) -> UserError:
+    reason = getattr(e, "strerror", None) or str(e).rsplit(": ", 1)[-1].split(" (os error")[0]
+    return UserError(f"cannot write the bundle {out_dir}: {reason}; {out_dir} is unchanged")
 
 
 def _fresh_name(out_dir: Path, tag: str) -> Path:
@@ -418,7 +417,7 @@ def _stage(trained: TrainedModel, out_dir: Path, training: dict | None) -> Path:
         probe.unlink()
         for f in tmp.iterdir():
             f.chmod(mode)
-    except OSError as e:
+    except (OSError, SafetensorError) as e:  # (safetensors reports a full disk as its own)
         shutil.rmtree(tmp, ignore_errors=True)
         raise _unwritable(out_dir, e) from e
     except BaseException:

@@ -7,6 +7,7 @@ and every line, bar and colour has a legend entry. Sizes are 1200 pixels wide or
 
 from __future__ import annotations
 
+import io
 import math
 import textwrap
 from collections.abc import Mapping, Sequence
@@ -19,6 +20,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from gm.atomic import write_bytes_atomic
 from gm.modes import BY_NAME, MODES
 
 DPI = 120  # with the sizes below: 1200 × 720 pixels and more
@@ -178,6 +180,9 @@ def mode_curves_figure(
 
 
 def save(fig: Figure, path: str | PathLike[str]) -> None:
-    """Write ``fig`` as PNG at its own size and release it (it can still be inspected)."""
-    fig.savefig(path, dpi=fig.dpi)
+    """Write ``fig`` as PNG at its own size, atomically (a full disk leaves the previous
+    figure, never an empty file), and release it (it can still be inspected)."""
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=fig.dpi)
     plt.close(fig)
+    write_bytes_atomic(path, png.getvalue())

@@ -22,6 +22,7 @@ import torch
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 import gm.artifacts as artifacts
@@ -357,6 +358,26 @@ def _changed(trained: artifacts.TrainedModel) -> artifacts.TrainedModel:
         for p in new.model.parameters():
             p.add_(1)
     return new
+
+
+def test_export_onto_a_full_disk_is_one_sentence(
+    trained_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """safetensors reports a full disk as its own error, not an OSError."""
+
+    def disk_full(tensors: dict, path: Path) -> None:
+        Path(path).write_bytes(b"\0" * 10)
+        raise SafetensorError(
+            "Error while serializing: I/O error: No space left on device (os error 28)"
+        )
+
+    monkeypatch.setattr(artifacts, "save_file", disk_full)
+    out = tmp_path / "bundle"
+    with pytest.raises(
+        UserError, match=f"^cannot write the bundle {out}: No space left on device;"
+    ):
+        write_bundle(load_checkpoint(find_checkpoint(trained_run)), out)
+    assert os.listdir(tmp_path) == []  # no half bundle, no temporary directory
 
 
 def test_replace_bundle_keeps_the_old_one_when_writing_fails(

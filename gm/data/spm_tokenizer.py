@@ -202,9 +202,7 @@ class SentencePieceTokenizer:
         return cls(state["model"])
 
     def save(self, directory: Path) -> Path:
-        path = Path(directory) / self.filename
-        path.write_bytes(self.model_proto)
-        return path
+        return write_bytes_atomic(Path(directory) / self.filename, self.model_proto)
 
     @classmethod
     def load(cls, path: Path) -> SentencePieceTokenizer:

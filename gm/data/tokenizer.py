@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from gm.atomic import write_bytes_atomic
 from gm.errors import UserError
 from gm.run import TOKENIZER_FILES
 
@@ -134,8 +135,7 @@ class CharTokenizer:
 
     def save(self, directory: Path) -> Path:
         path = Path(directory) / self.filename
-        path.write_text(json.dumps(self.to_state(), ensure_ascii=False))
-        return path
+        return write_bytes_atomic(path, json.dumps(self.to_state(), ensure_ascii=False).encode())
 
     @classmethod
     def load(cls, path: Path) -> CharTokenizer:

@@ -12,12 +12,16 @@ from __future__ import annotations
 import datetime
 import fcntl
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import yaml
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from gm.atomic import write_bytes_atomic
 from gm.errors import UserError
@@ -92,3 +96,39 @@ def record_config(cfg: DictConfig, run_dir: Path, resuming: bool) -> None:
 def _resume_entry(overrides: list[str]) -> dict[str, object]:
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     return {"at": now, "overrides": overrides}
+
+
+def check_writable(directory: Path) -> None:
+    """Refuse a directory no run can be made in or write into: a file on its path, or a
+    read-only place (a read-only mount, a folder without write permission)."""
+    path = Path(os.path.abspath(directory.expanduser()))
+    for place in (path, *path.parents):
+        if not place.exists():
+            continue
+        if not place.is_dir():
+            raise UserError(f"{directory} cannot be a run directory: {place} is a file")
+        if not os.access(place, os.W_OK | os.X_OK):
+            raise UserError(f"cannot write into {directory}: {place} is read-only")
+        return
+
+
+class RunDirCheck(Callback):
+    """Hydra callback: refuse a run or sweep directory that cannot be written before Hydra
+    makes it (Hydra's own failure to is a traceback)."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check(config, "run")
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check(config, "sweep")
+
+    def _check(self, config: DictConfig, which: str) -> None:
+        try:
+            directory = Path(str(config.hydra[which].dir))
+        except OmegaConfBaseException:  # Hydra says so itself, in its words
+            return
+        try:
+            check_writable(directory)
+        except UserError as e:
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(2)

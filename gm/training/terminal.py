@@ -12,6 +12,8 @@ import math
 import os
 import re
 import shlex
+import threading
+import traceback
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -50,6 +52,23 @@ def silence_known_noise() -> None:
         if not any(isinstance(f, _KnownNoise) for f in log.filters):
             log.addFilter(_KnownNoise())
     warnings.filterwarnings("ignore", message=_TREESPEC)
+    if threading.excepthook is not _quiet_disk_errors:
+        threading.excepthook = _quiet_disk_errors
+
+
+def _quiet_disk_errors(args: threading.ExceptHookArgs) -> None:
+    """TensorBoard's writer thread dies with a traceback when the disk refuses a write;
+    the training thread raises the same error at its next write, as one sentence."""
+    frames = traceback.walk_tb(args.exc_traceback) if args.exc_traceback else ()
+    files = [frame.f_code.co_filename for frame, _ in frames]
+    if isinstance(args.exc_value, OSError) and any(
+        f"{os.sep}tensorboard{os.sep}" in f for f in files
+    ):
+        return
+    _THREAD_HOOK(args)
+
+
+_THREAD_HOOK = threading.excepthook
 
 
 def _count(n: float) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -69,7 +70,10 @@ def train(cfg: DictConfig, model_name: str = "") -> dict[str, Any]:
     resumes = Path(cfg.resume) if resuming else None
     # DDP: the processes Lightning launches share the directory rank 0 has claimed.
     with claim_run_dir(run_dir, resumes) if is_global_zero() else nullcontext():
-        return _train(cfg, model_name, run_dir, ckpt_path, resuming)
+        try:
+            return _train(cfg, model_name, run_dir, ckpt_path, resuming)
+        except OSError as e:  # a full disk, a read-only or vanished directory
+            raise UserError(refused_write(run_dir, e)) from e
 
 
 def _train(
@@ -141,8 +145,7 @@ def _train(
 
     # Every check has passed: only now does the run directory change.
     if is_global_zero():
-        tokenizer.save(run_dir)
-        record_config(cfg, run_dir, resuming)
+        write_start(run_dir, tokenizer, cfg, resuming)
     parameters = count_parameters(task)
     for logger in trainer.loggers:  # (each writes on rank 0 only)
         logger.log_hyperparams(key_hparams(cfg, model_name, parameters))
@@ -156,7 +159,8 @@ def _train(
         # and keeps its traceback).
         if not isinstance(e, MisconfigurationException) and not _raised_by_lightning(e):
             raise
-        raise UserError(f"Lightning refused the settings: {str(e).strip().splitlines()[0]}") from e
+        reason = str(e).strip().splitlines()[0]
+        raise UserError(f"Lightning refused the settings: {reason}") from e
 
     metrics_path = run_dir / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
@@ -167,6 +171,42 @@ def _train(
             write_json_atomic(metrics_path, metrics)
         export(run_dir)
     return metrics
+
+
+def write_start(run_dir: Path, tokenizer: Any, cfg: DictConfig, resuming: bool) -> None:
+    """The run's first files: its tokenizer and its ``.hydra`` record. When the disk refuses
+    them, a new run takes back what it wrote (the same command can run again there) and a
+    resumed one is left as it was; either way the refusal is one sentence."""
+    before = set(run_dir.iterdir()) if run_dir.is_dir() else set()
+    try:
+        tokenizer.save(run_dir)
+        record_config(cfg, run_dir, resuming)
+    except OSError as e:
+        if not resuming:
+            for path in set(run_dir.iterdir()) - before:
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        left = "the run is as it was" if resuming else "nothing was left there"
+        raise UserError(
+            f"cannot write into {run_dir} ({e.strerror or e}); {left}: free some space, or "
+            "choose another hydra.run.dir"
+        ) from e
+
+
+def refused_write(run_dir: Path, e: OSError) -> str:
+    """The sentence for a write the disk refused: what to do next depends on what the run
+    had written by then."""
+    what = os.fsdecode(e.filename) if e.filename else f"into {run_dir}"
+    if not Run(run_dir).holds_run():
+        return f"cannot write {what} ({e.strerror or e}): free some space and run it again"
+    if Run(run_dir).last.is_file():
+        return (
+            f"cannot write {what} ({e.strerror or e}); the checkpoints written before are "
+            f"intact: free some space, then continue with python train.py resume={run_dir}"
+        )
+    return (
+        f"cannot write {what} ({e.strerror or e}); there is no checkpoint to resume yet: free "
+        f"some space and start again in a new hydra.run.dir (or delete {run_dir})"
+    )
 
 
 def score_test_split(run_dir: Path, batches: StreamBatches) -> dict[str, dict[str, float]]:
@@ -200,6 +240,8 @@ def refused_as_sentence(what: str) -> Iterator[None]:
         yield
     except (InstantiationException, MisconfigurationException, ValueError, TypeError) as e:
         cause = e.__cause__ if isinstance(e, InstantiationException) and e.__cause__ else e
+        if isinstance(cause, OSError):  # the disk, not the settings (train.log cannot open)
+            raise cause from None
         reason = (str(cause).strip() or type(cause).__name__).splitlines()[0]
         raise UserError(f"{what} are refused: {reason}") from e
 
