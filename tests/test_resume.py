@@ -200,3 +200,17 @@ def test_a_moved_run_resumes_into_its_own_checkpoints(tmp_path: Path, text_file:
     assert best["epoch"] == metrics["best"]["epoch"]  # the scores are the weights'
     assert not Path(metrics["checkpoints"]["best"]).is_absolute()
     assert ".." not in metrics["checkpoints"]["best"]
+
+
+def test_a_corpus_changed_in_place_is_refused_on_resume(tmp_path: Path, text_file: Path):
+    """The same length and alphabet pass every other check; one history would mix two texts."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(text_file.read_text())
+    run = tmp_path / "run"
+    assert run_train(run, f"data.path={corpus}", *FAST_TRAIN_LONG).returncode == 0
+    corpus.write_text(text_file.read_text()[::-1])
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    proc = run_train(run, f"resume={run}", "trainer.max_epochs=2")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert f"the text at {corpus} is not the one" in proc.stderr
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before

@@ -66,6 +66,8 @@ def test_resume_from_last_checkpoint(tmp_path: Path, text_file: Path):
         (["data.path=/nonexistent/corpus.txt"], "does not exist"),
         (["data.carry_state=true", "data.shuffle=true"], "carry_state=false"),
         (["ckpt_path=/nonexistent.ckpt"], "not a checkpoint"),
+        # The validation batch is eval.batch_size's: the sentence names that setting.
+        (["eval.batch_size=100000"], "lower eval.batch_size or data.seq_len"),
     ],
 )
 def test_bad_input_is_one_sentence_and_exit_2(tmp_path, text_file, overrides, needle):
@@ -180,3 +182,21 @@ def test_validation_follows_the_eval_protocol(tmp_path: Path, text_file: Path) -
     for mode in MODES:
         expected = scores[mode].compute()["loss"].item()
         assert best[metric_key("loss", mode)] == pytest.approx(expected, rel=1e-5), mode
+
+
+def test_more_threads_than_cores_are_capped_with_a_warning(tmp_path: Path, text_file: Path):
+    from gm.runtime import cores
+
+    proc = run_train(tmp_path / "run", f"data.path={text_file}", *FAST_TRAIN, "threads=1000")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"warning: threads=1000 is more than the {cores()} cores" in proc.stderr
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["threads"] == cores()
+
+
+def test_a_run_that_ends_before_its_first_validation_says_so(tmp_path: Path, text_file: Path):
+    """trainer.max_steps=1 with no epoch bound showed "Epoch 0/-2" and a best of epoch null."""
+    args = [f"data.path={text_file}", *FAST_TRAIN, "trainer.max_steps=1", "trainer.max_epochs=null"]
+    proc = run_train(tmp_path / "run", *args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "the run ended at step 1 before its first one" in proc.stdout
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["best"] == {}

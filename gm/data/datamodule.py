@@ -121,6 +121,7 @@ class TextDataModule(L.LightningDataModule):
         return StreamBatches(
             self.val_ids, self.eval_batch_size, self.seq_len, split="validation",
             warmup=self.warmup, before=self.train_ids, complete=self.warmup > 0, **self.ranks(),
+            batch_key=self._eval_batch_key,
         )  # fmt: skip
 
     def train_dataloader(self) -> StreamBatches | RandomWindows:
@@ -153,4 +154,10 @@ class TextDataModule(L.LightningDataModule):
         return StreamBatches(
             self.test_ids, self.eval_batch_size, self.seq_len, split="test",
             warmup=self.warmup, before=self.val_ids, complete=self.warmup > 0,
+            batch_key=self._eval_batch_key,
         )  # fmt: skip
+
+    @property
+    def _eval_batch_key(self) -> str:
+        """The setting to lower when an evaluation split is too short for its batch."""
+        return "data.batch_size" if self.eval_batch_size == self.batch_size else "eval.batch_size"

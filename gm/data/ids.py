@@ -7,12 +7,15 @@ cache, not eight in its own memory.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
+from gm.atomic import write_bytes_atomic
 from gm.data.corpus import Corpus, split_bounds
 from gm.data.tokenizer import Tokenizer
 
@@ -27,16 +30,36 @@ def id_dtype(vocab_size: int) -> np.dtype:
     raise ValueError(f"a vocabulary of {vocab_size} tokens is too large")
 
 
-def open_ids(path: Path) -> np.ndarray | None:
-    """The ids in ``path``, memory-mapped read-only; None when the file is missing or is
-    not a whole one-dimensional integer array (truncated, damaged): it is then rebuilt."""
+def open_ids(path: Path, vocab_size: int | None = None) -> np.ndarray | None:
+    """The ids in ``path``, memory-mapped read-only; None when it is not the file
+    ``write_ids`` wrote (it is then rebuilt): missing, not a whole one-dimensional integer
+    array (truncated, damaged), not the length and digest its ``.sum`` file records (a
+    shorter or edited array that is still valid ``.npy``), or holding an id outside a
+    vocabulary of ``vocab_size``."""
     try:
         ids = np.load(path, mmap_mode="r")
+        recorded = json.loads(_sum_path(path).read_text())
     except (OSError, ValueError, EOFError):
         return None
-    if ids.ndim != 1 or ids.dtype.kind not in "iu":
+    if ids.ndim != 1 or ids.dtype.kind not in "iu" or not isinstance(recorded, dict):
+        return None
+    if recorded.get("count") != len(ids) or recorded.get("blake2b") != _digest(ids):
+        return None
+    if vocab_size is not None and len(ids) and int(ids.max()) >= vocab_size:
         return None
     return ids
+
+
+def _sum_path(path: Path) -> Path:
+    return path.with_name(f"{path.name}.sum")
+
+
+def _digest(ids: np.ndarray) -> str:
+    """A digest of the ids' bytes, read in blocks (one pass over the page cache)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for start in range(0, len(ids), 1 << 24):
+        digest.update(np.ascontiguousarray(ids[start : start + (1 << 24)]).tobytes())
+    return digest.hexdigest()
 
 
 def write_ids(path: Path, arrays: Iterable[np.ndarray], dtype: np.dtype) -> None:
@@ -63,15 +86,19 @@ def write_ids(path: Path, arrays: Iterable[np.ndarray], dtype: np.dtype) -> None
     finally:
         raw.unlink(missing_ok=True)
         tmp.unlink(missing_ok=True)
+    # What the file holds, for open_ids to check (written last: without it, it is rebuilt).
+    ids = np.load(path, mmap_mode="r")
+    record = {"count": len(ids), "blake2b": _digest(ids)}
+    write_bytes_atomic(_sum_path(path), json.dumps(record).encode())
 
 
 def cached_ids(pieces: Iterable[str], tokenizer: Tokenizer, cache: Path) -> np.ndarray:
     """The ids of the text given as ``pieces``: opened from ``cache`` when it holds them,
     else encoded piece by piece, written there and opened."""
-    ids = open_ids(cache)
-    if ids is None:  # (also a truncated or damaged cache: encoded again and rewritten)
+    ids = open_ids(cache, tokenizer.vocab_size)
+    if ids is None:  # (also a truncated, shortened or edited cache: encoded again)
         write_ids(cache, tokenizer.encode_pieces(pieces), id_dtype(tokenizer.vocab_size))
-        ids = open_ids(cache)
+        ids = open_ids(cache, tokenizer.vocab_size)
     return ids
 
 

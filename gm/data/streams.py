@@ -108,6 +108,7 @@ class StreamBatches(Resumable):
         warmup: int = 0,
         before: Ids | None = None,
         complete: bool = False,
+        batch_key: str = "data.batch_size",  # the setting that gave batch_size, for messages
     ) -> None:
         if batch_size < 1 or seq_len < 1:
             raise UserError(
@@ -127,7 +128,7 @@ class StreamBatches(Resumable):
             raise UserError(
                 f"the {split} split has {len(ids):,} tokens, fewer than one batch needs "
                 f"({batch_size} streams × {seq_len + 1} = {need:,}); "
-                "lower data.batch_size or data.seq_len, or use a longer corpus"
+                f"lower {batch_key} or data.seq_len, or use a longer corpus"
             )
 
     @staticmethod

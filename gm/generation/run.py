@@ -30,8 +30,14 @@ def pick_device(name: str) -> torch.device:
         device = torch.device(name)
     except RuntimeError as e:
         raise UserError(f"device={name} is not a device name (try cpu, cuda, auto)") from e
+    if device.type not in ("cpu", "cuda", "mps"):  # (xla, vulkan, meta, ...: not gm's)
+        raise UserError(f"device={name} is not a device gm generates on; use cpu, cuda or auto")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"device={name} asked for CUDA but this machine has none; use device=cpu")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError(f"device={name} asked for Apple's MPS but this machine has none; use cpu")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise UserError(f"device={name}: this machine has {torch.cuda.device_count()} CUDA devices")
     return device
 
 

@@ -91,6 +91,13 @@ class ProgressBar(RichProgressBar):
             items["val"] = " · ".join(f"{v:.3f}" for v in val)
         return items
 
+    def _get_train_description(self, current_epoch: int) -> str:
+        # Lightning writes "Epoch 0/-2" when only trainer.max_steps bounds the run.
+        description = super()._get_train_description(current_epoch)
+        if (self.trainer.max_epochs or -1) < 0:
+            description = description.replace(f"/{(self.trainer.max_epochs or -1) - 1}", "  ")
+        return description
+
 
 def describe_model(model: dict[str, Any]) -> str:
     """The model's family and shape in a few words, from its config."""
@@ -180,6 +187,11 @@ def print_summary(metrics: dict[str, Any], run_dir: str | os.PathLike) -> None:
         )
         if math.isfinite(gap):
             console.print(f"resetting the state before every token costs {gap:.3f} nats/token")
+    elif "ngrams" not in metrics:
+        console.print(
+            f"no validation of the trained model: the run ended at step {metrics.get('steps')} "
+            "before its first one (see trainer.val_check_interval and trainer.max_steps)"
+        )
     console.print(f"run: {run}  (metrics.json, checkpoints/, export/)")
     console.print("next:")
     console.print(f"  python generate.py {_override('ckpt', run)} mode=compare prompt='ROMEO:'")

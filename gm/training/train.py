@@ -105,6 +105,8 @@ def _train(
     }
     if ckpt_path is not None:
         check_compatible(ckpt_path, model_cfg, tokenizer.fingerprint, data_shape)
+    if resuming:
+        check_same_text(ckpt_path, datamodule.corpus)
     # The overrides as typed; a resume's are applied after the ones the run started with.
     overrides = task_overrides()
     if resuming:
@@ -332,6 +334,19 @@ def check_compatible(
             f"{ckpt_path} holds another model ({saved.get('model')}); resume it with the "
             "model= and model.* settings it was trained with (see the run's "
             ".hydra/overrides.yaml)"
+        )
+
+
+def check_same_text(ckpt_path: str, corpus: Any) -> None:
+    """A resumed run reads the text it trained on: a corpus changed in place (the same
+    length and alphabet pass every other check) would mix two texts in one history."""
+    recorded = RunRecord.from_payload(read_checkpoint(Path(ckpt_path)).get("gm")).corpus
+    expected = recorded.get("sha256")
+    if expected and expected != corpus.sha256:
+        raise UserError(
+            f"the text at {corpus.path} is not the one {ckpt_path} trained on (sha256 "
+            f"{corpus.sha256[:12]}, trained on {expected[:12]}); resume it with the text it "
+            f"trained on, or start a new run from its weights with ckpt_path={ckpt_path}"
         )
 
 

@@ -93,6 +93,25 @@ def test_ids_take_the_smallest_type_and_are_memory_mapped(tmp_path: Path) -> Non
     assert open_ids(tmp_path / "bad.npy") is None and open_ids(tmp_path / "floats.npy") is None
 
 
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda ids: ids[:3],  # shortened, still a valid .npy
+        lambda ids: np.where(np.arange(len(ids)) == 2, 7, ids).astype(ids.dtype),  # outside
+        lambda ids: ids[::-1].copy(),  # the same length and ids, another order
+    ],
+    ids=["shortened", "id-outside-the-vocabulary", "reordered"],
+)
+def test_an_edited_id_cache_is_encoded_again(tmp_path: Path, edit) -> None:
+    """A cache that is still a valid .npy but not what was written is never trusted."""
+    tok = CharTokenizer.from_text("abc")
+    cache = tmp_path / "ids.npy"
+    text = ["abcab", "cab", "ccba"]
+    written = cached_ids(text, tok, cache).tolist()
+    np.save(cache, edit(np.load(cache)))
+    assert cached_ids(text, tok, cache).tolist() == written == tok.encode("".join(text))
+
+
 def test_memory_mapped_batches_equal_batches_from_memory(tmp_path: Path, text_file: Path) -> None:
     dm = TextDataModule(data_dir=tmp_path, path=str(text_file), batch_size=4, seq_len=16)
     dm.prepare()

@@ -111,6 +111,10 @@ def test_samples_in_bf16_when_asked(trained_run: Path, precision: str) -> None:
         ({"num_samples": 0}, "num_samples"),
         ({"mode": "sideways"}, "mode must be"),
         ({"precision": "fp8"}, "precision must be one of"),
+        ({"device": "xla"}, "device=xla is not a device gm generates on"),
+        ({"device": "vulkan"}, "device=vulkan is not a device gm generates on"),
+        ({"device": "meta"}, "device=meta is not a device gm generates on"),
+        ({"device": "mps"}, "device=mps asked for Apple's MPS but this machine has none"),
     ],
 )
 def test_bad_options_are_refused(trained_run: Path, overrides, needle: str) -> None:

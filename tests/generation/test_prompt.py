@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gm.errors import UserError
-from gm.generation.prompt import take_prompt
+from gm.generation.prompt import read_prompt_file, take_prompt
 from tests.conftest import ROOT, run_script
 
 PROMPTS = [
@@ -107,3 +107,9 @@ def test_an_empty_prompt_says_why(trained_run: Path) -> None:
     assert "error: the prompt is empty; give at least one character" in proc.stderr
     proc = run_script("generate.py", *args, "prompt=\u00a7\u00a7", "on_unknown=skip")
     assert proc.returncode == 2 and "after dropping the characters" in proc.stderr, proc.stderr
+
+
+def test_an_endless_prompt_file_is_one_sentence() -> None:
+    """/dev/zero never ends: at most MAX_PROMPT_BYTES are read, then refused."""
+    with pytest.raises(UserError, match=r"^prompt_file=/dev/zero is longer than 16 MiB"):
+        read_prompt_file(Path("/dev/zero"))
