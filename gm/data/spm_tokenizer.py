@@ -73,6 +73,18 @@ def lines_of(pieces: Iterable[str], size: int = 0) -> Iterator[str]:
         yield rest
 
 
+# SentencePiece skips a training sentence longer than 4,192 bytes (its max_sentence_length),
+# so a text without newlines left it none: lines are cut to this many characters (at most
+# 4 bytes each) for training only; encoding still reads whole lines.
+SENTENCE_CHARS = 1024
+
+
+def _sentences(lines: Iterable[str]) -> Iterator[str]:
+    for line in lines:
+        for start in range(0, max(len(line), 1), SENTENCE_CHARS):
+            yield line[start : start + SENTENCE_CHARS]
+
+
 _TOO_LARGE = re.compile(r"value <= (\d+)")
 _TOO_SMALL = re.compile(r"smaller than required_chars\. \d+ vs (\d+)")
 
@@ -128,7 +140,7 @@ class SentencePieceTokenizer:
         spm.set_random_generator_seed(0)  # the sample of a large corpus is drawn the same way
         try:
             spm.SentencePieceTrainer.train(
-                sentence_iterator=lines_of([text] if isinstance(text, str) else text),
+                sentence_iterator=_sentences(lines_of([text] if isinstance(text, str) else text)),
                 model_writer=model,
                 minloglevel=2,
                 **options,

@@ -215,7 +215,8 @@ def _cell(value: Any, digits: int = 4) -> str:
         return f"{value:,.{digits}f}"
     if isinstance(value, int):
         return f"{value:,}"
-    return str(value).replace("|", "\\|")
+    # One table row per run, whatever a folder name or error holds (a newline, a "|").
+    return " ".join(str(value).splitlines()).replace("|", "\\|")
 
 
 def markdown(runs: list[RunReport], rows: list[dict[str, Any]]) -> str:
@@ -265,7 +266,7 @@ def markdown(runs: list[RunReport], rows: list[dict[str, Any]]) -> str:
         for n, r in tested:
             cells = " | ".join(_cell(r[f"test_bpc_{mode}"]) for mode in MODES)
             lines.append(f"| {_cell(n)} | {cells} |")
-    lines += ["", "Run directories:", ""] + [f"- `{r['run']}`" for r in rows]
+    lines += ["", "Run directories:", ""] + [f"- `{' '.join(r['run'].splitlines())}`" for r in rows]
     lines += ["", "![validation curves](val_bpc.png)", "", "![best validation bpc](best_bpc.png)"]
     failed = [(n, r) for n, r in zip(names, rows, strict=True) if r["status"] == "failed"]
     if failed:

@@ -30,6 +30,7 @@ from omegaconf import OmegaConf, open_dict
 from gm.atomic import write_bytes_atomic, write_json_atomic
 from gm.config import CONF_DIR, job_dirname, project_root
 from gm.errors import UserError
+from gm.modes import MODES, chunk_mode
 
 KINDS = ("float", "log", "int", "choice")
 
@@ -68,11 +69,13 @@ def parse_param(text: str) -> Param:
         low, high = (float(v) for v in rest.split(":"))
         if not low < high or (kind == "log" and low <= 0):
             raise ValueError
+        if kind == "int" and not (low.is_integer() and high.is_integer()):
+            raise ValueError
         return Param(key, kind, low, high)
     except ValueError:
         raise UserError(
             f"--param {text!r} is not KEY=LOW:HIGH, KEY=log:LOW:HIGH (LOW > 0), "
-            "KEY=int:LOW:HIGH or KEY=choice:A,B,..."
+            "KEY=int:LOW:HIGH (whole numbers) or KEY=choice:A,B,..."
         ) from None
 
 
@@ -118,6 +121,16 @@ def write_record(run_dir: Path, record: dict[str, str]) -> None:
             write_bytes_atomic(run_dir / ".hydra" / name, text.encode())
 
 
+def logged_metrics(cfg: Any) -> list[str]:
+    """The validation metrics a run of ``cfg`` records as its best: loss, bpc and ppl in
+    every mode, and in each extra chunk mode its ``eval.chunk_len`` adds."""
+    from gm.evaluation import metric_key  # (imports torch: not for --help)
+
+    seq_len = OmegaConf.select(cfg, "data.seq_len")
+    extra = [chunk_mode(n) for n in (OmegaConf.select(cfg, "eval.chunk_len") or []) if n != seq_len]
+    return [metric_key(n, m) for m in (*MODES, *extra) for n in ("bpc", "loss", "ppl")]
+
+
 def search(
     params: list[Param],
     overrides: list[str],
@@ -139,11 +152,21 @@ def search(
         raise UserError("give at least one --param KEY=SPEC to search over")
     if trials < 1:
         raise UserError(f"--trials must be at least 1, got {trials}")
-    # Bad fixed overrides or unknown searched keys fail now, once, not in every trial.
+    keys = [p.key for p in params]
+    for key in keys:
+        if keys.count(key) > 1:
+            raise UserError(f"--param {key} is given {keys.count(key)} times; give each key once")
+    # Bad fixed overrides, unknown searched keys or metrics fail now, once, not in every
+    # trial (or after training the first).
     base = compose_train(overrides)
     for p in params:
         if not p.key.startswith("+") and OmegaConf.select(base, p.key) is None:
             raise UserError(f"--param {p.key}: the training config has no such key")
+    logged = logged_metrics(base)
+    if metric not in logged:
+        raise UserError(
+            f"--metric {metric} is not a metric gm logs; choose one of {', '.join(logged)}"
+        )
     out.mkdir(parents=True, exist_ok=True)
     study = optuna.create_study(
         study_name="gm",

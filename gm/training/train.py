@@ -198,6 +198,8 @@ def refused_write(run_dir: Path, e: OSError) -> str:
     """The sentence for a write the disk refused: what to do next depends on what the run
     had written by then."""
     what = os.fsdecode(e.filename) if e.filename else f"into {run_dir}"
+    if not run_dir.is_dir():
+        return f"{run_dir} was removed while the run was writing into it; run it again"
     if not Run(run_dir).holds_run():
         return f"cannot write {what} ({e.strerror or e}): free some space and run it again"
     if Run(run_dir).last.is_file():

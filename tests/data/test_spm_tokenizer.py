@@ -110,3 +110,11 @@ def test_real_corpus_round_trip_and_1000_pieces(shakespeare: Path, tmp_path: Pat
     assert tok.decode(tok.encode(val)) == val
     assert tok.decode(tok.encode(train)) == train
     assert 2.0 < len(val) / len(tok.encode(val)) < 2.5  # characters per token
+
+
+def test_a_text_without_newlines_trains(shakespeare: Path) -> None:
+    """SentencePiece skips sentences over 4,192 bytes: a text with no newline left it none
+    ("INTERNAL ... sentences_.empty()"). Training sentences are cut; encoding is whole."""
+    text = shakespeare.read_text()[:200_000].replace("\n", " ")
+    tok = SentencePieceTokenizer.train(text, vocab_size=400)
+    assert tok.vocab_size == 400 and tok.decode(tok.encode(text[:5000])) == text[:5000]

@@ -201,3 +201,13 @@ def test_a_damaged_job_costs_its_row_not_the_report(
     assert "Traceback" not in proc.stderr
     assert f"warning: {sweep / '1_b'} left out of the report" in proc.stderr
     assert [r["run"] for r in csv.DictReader((sweep / "report.csv").open())] == ["0_a"]
+
+
+def test_a_folder_name_with_a_newline_or_a_bar_keeps_the_table_whole(tmp_path: Path) -> None:
+    for name in ("a\nb", "c|d"):
+        _finished(tmp_path / "runs" / name, [2.0, 1.9])
+    write_report([tmp_path / "runs"], tmp_path / "out")
+    rows = [line for line in (tmp_path / "out" / "report.md").read_text().splitlines()
+            if line.startswith("| ")]  # fmt: skip
+    assert [row.split(" | ")[0] for row in rows[2:]] == ["| a b", "| c\\|d"]
+    assert all(row.count(" | ") == rows[0].count(" | ") for row in rows)

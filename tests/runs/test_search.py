@@ -20,7 +20,8 @@ def test_search_spaces_parse_and_bad_ones_are_a_sentence() -> None:
     assert parse_param("model.dropout=0:0.3") == Param("model.dropout", "float", 0.0, 0.3)
     assert parse_param("model.hidden_dim=int:16:64") == Param("model.hidden_dim", "int", 16, 64)
     assert parse_param("model.cell=choice:gru,lstm").choices == ("gru", "lstm")
-    for bad in ("optimizer.lr", "x=1", "x=3:1", "x=log:0:1", "x=choice:gru", "x=int:a:b"):
+    bad_specs = ("optimizer.lr", "x=1", "x=3:1", "x=log:0:1", "x=choice:gru", "x=int:a:b")
+    for bad in (*bad_specs, "x=int:1.5:3"):  # an integer range of whole numbers only
         with pytest.raises(UserError, match="is not KEY=LOW:HIGH"):
             parse_param(bad)
 
@@ -68,6 +69,12 @@ def test_bad_search_input_is_one_sentence(tmp_path, text_file):
         (["--param", "optimizer.lr=fast"], "is not KEY=LOW:HIGH"),
         ([], "give at least one --param"),
         (["--param", "optimizer.lr=0.001:0.01", "trainer.no_such_key=1"], "do not compose"),
+        # Refused before any trial trains (it was Optuna's traceback after the first).
+        (["--param", "optimizer.lr=0.001:0.01", "--metric", "val/nosuch"], "not a metric gm logs"),
+        (
+            ["--param", "optimizer.lr=1e-3:1e-2", "--param", "optimizer.lr=1e-4:1e-3"],
+            "given 2 times",
+        ),
     ):
         proc = _search(tmp_path, text_file, *args)
         assert proc.returncode == 2 and needle in proc.stderr, proc.stderr[-2000:]

@@ -5,6 +5,7 @@ the run is resumable, or refused with one sentence, or can simply be run again."
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -13,11 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from gm.training.train import refused_write
 from tests.conftest import FAST_TRAIN, ROOT, generated_text
 from tests.entrypoints import run_entrypoint
 from tests.test_settings import assert_exit_0_or_one_sentence
-
-pytestmark = pytest.mark.slow
 
 ARGS = [
     *(a for a in FAST_TRAIN if not a.startswith("trainer.limit_train_batches")),
@@ -86,6 +86,7 @@ def _assert_whole(root: Path) -> None:
             json.loads(path.read_text())
 
 
+@pytest.mark.slow
 def test_a_full_disk_at_every_write_of_a_run(writes, tmp_path_factory) -> None:
     top = next(iter(tmp_path_factory.getbasetemp().glob("disk_full*")))
     seen = []
@@ -113,3 +114,19 @@ def test_a_full_disk_at_every_write_of_a_run(writes, tmp_path_factory) -> None:
         ".metrics.json.N.tmp",
         "model.safetensors",
     } <= refused
+
+
+def test_the_sentence_says_what_to_do_from_what_the_run_had_written(tmp_path: Path) -> None:
+    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "run" / "x"))
+    run = tmp_path / "run"
+    assert (
+        refused_write(run, full)
+        == f"{run} was removed while the run was writing into it; run it again"
+    )
+    run.mkdir()
+    assert refused_write(run, full).endswith("free some space and run it again")
+    (run / "tokenizer.json").write_text("{}")
+    assert "no checkpoint to resume yet" in refused_write(run, full)
+    (run / "checkpoints").mkdir()
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    assert refused_write(run, full).endswith(f"continue with python train.py resume={run}")
