@@ -86,6 +86,7 @@ def test_share_cores_takes_the_setting_or_a_share_that_follows_the_other_runs(
     before = torch.get_num_threads()
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(runtime, "cores", lambda: 4)
+    monkeypatch.setattr(callbacks, "cores", lambda: 4)  # (the cap on threads= reads it)
     monkeypatch.setattr(callbacks, "TrainingProcesses", lambda: TrainingProcesses(tmp_path))
     try:
         ShareCores(threads=3).setup(None, None, "fit")
