@@ -13,7 +13,7 @@ TORCH  ?= torch
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.gm-installed
 
-.PHONY: env test test-fast mutation lint train clean
+.PHONY: env test test-fast mutation lint docs train clean
 
 env: $(STAMP)
 
@@ -26,6 +26,10 @@ $(STAMP): pyproject.toml
 # pytest exits 5 when it collected nothing; that is not a failure.
 test: $(STAMP)
 	$(PY) -m pytest -q; rc=$$?; [ $$rc -eq 5 ] && echo "no tests collected" || exit $$rc
+
+# The documentation site, into site/ (open site/index.html); strict: a broken link fails.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"

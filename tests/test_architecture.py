@@ -22,7 +22,6 @@ LAYERS: list[tuple[str, list[str]]] = [
     (
         "base",
         [
-            "gm",
             "gm.errors",
             "gm.atomic",
             "gm.config",
@@ -41,7 +40,11 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("artifacts", ["gm.artifacts"]),
     ("training and generation", ["gm.training", "gm.generation"]),
     ("runs", ["gm.runs"]),
-    ("commands", ["gm.export", "gm.report", "gm.study", "gm.search"]),
+    # The package's __init__ is on top: it hands out gm.api's functions (imported on use).
+    (
+        "commands and the Python API",
+        ["gm.export", "gm.report", "gm.study", "gm.search", "gm.api", "gm"],
+    ),
 ]
 
 

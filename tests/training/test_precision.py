@@ -13,7 +13,7 @@ from tests.conftest import FAST_TRAIN, run_script, run_train
 
 FAMILIES = {
     "gru": ["model=astra_alpha"],
-    # The README's accelerator command, on the CPU and a few units wide.
+    # docs/guide/performance.md's accelerator command, on the CPU and a few units wide.
     "lstm_layernorm": [
         "model=leviathan",
         "trainer=cpu",

@@ -589,7 +589,7 @@ def test_the_training_loss_is_logged_per_step_under_its_documented_tag(tmp_path,
         num_sanity_val_steps=0,
     )  # fmt: skip
     logged = set(task.trainer.callback_metrics)
-    assert {"train/loss", "train/grad_norm"} <= logged  # the README's names
+    assert {"train/loss", "train/grad_norm"} <= logged  # the names docs/guide/training.md gives
     assert not {"train/loss_step", "train/loss_epoch"} & logged
     assert "train/loss" in task.trainer.progress_bar_metrics
 
