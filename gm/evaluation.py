@@ -52,6 +52,21 @@ def mode_nll(
 
     Returns the state to pass with the next chunk of the same streams.
     """
+    logits, state = mode_logits(model, x, mode, state, offset, seq_len)
+    nll = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), reduction="none")
+    return nll.view_as(y), state
+
+
+def mode_logits(
+    model: nn.Module,
+    x: Tensor,
+    mode: str,
+    state: State | None = None,
+    offset: int = 0,
+    seq_len: int | None = None,
+) -> tuple[Tensor, State | None]:
+    """The logits ``[B, T, V]`` at every position of ``x`` in ``mode`` (what ``mode_nll``
+    scores, and what the explorer shows), with the state for the next chunk."""
     length = context_length(mode, seq_len or x.shape[1])
     if length is None:
         # State: continues from the previous chunk of the same streams.
@@ -62,8 +77,7 @@ def mode_nll(
         logits, state = model(x.reshape(-1, 1), None)[0].view(*x.shape, -1), None
     else:
         logits, state = _windows(model, x, length, offset, state)
-    nll = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), reduction="none")
-    return nll.view_as(y), state
+    return logits, state
 
 
 def _windows(

@@ -39,11 +39,11 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("evaluation", ["gm.metrics", "gm.evaluation"]),
     ("artifacts", ["gm.artifacts"]),
     ("training and generation", ["gm.training", "gm.generation"]),
-    ("runs", ["gm.runs"]),
+    ("runs", ["gm.runs", "gm.explorer"]),
     # The package's __init__ is on top: it hands out gm.api's functions (imported on use).
     (
         "commands and the Python API",
-        ["gm.export", "gm.report", "gm.study", "gm.search", "gm.api", "gm"],
+        ["gm.export", "gm.report", "gm.study", "gm.search", "gm.explore", "gm.api", "gm"],
     ),
 ]
 

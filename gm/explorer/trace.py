@@ -1,0 +1,100 @@
+"""One pass of a trained model over a text in every inference mode, kept per token: the
+loss of each token, the top predictions before it, and the hidden units after it.
+
+Positions are tokens: position ``i`` is the prediction of token ``i`` from the tokens
+before it (token 0 is context only and has no score), scored exactly as a validation
+scores (``gm.evaluation.mode_logits`` over chunks of the training length), so the losses of
+a mode sum to the mode's loss over the text. ``spans[i]`` is the characters token ``i``
+decodes to, so a subword token colours its whole span.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from gm.artifacts import TrainedModel
+from gm.data.streams import StreamBatches
+from gm.errors import UserError
+from gm.evaluation import mode_logits
+from gm.modes import MODES
+from gm.state import State
+
+TOP = 5  # predictions kept per position and mode
+
+
+@dataclass
+class Trace:
+    """What a model did at every token of ``text``."""
+
+    text: str
+    spans: list[tuple[int, int]]  # the characters of each token
+    nll: dict[str, np.ndarray]  # per mode: [T] nats, NaN at token 0
+    top_ids: dict[str, np.ndarray]  # per mode: [T, TOP] the likeliest tokens before token i
+    top_probs: dict[str, np.ndarray]  # per mode: [T, TOP] their probabilities
+    # Per recurrent layer, the hidden state after each token ("h" [T, H], stateful mode).
+    layers: list[dict[str, np.ndarray]] = field(default_factory=list)
+
+
+def trace(trained: TrainedModel, text: str, modes: tuple[str, ...] = MODES) -> Trace:
+    """Run ``trained`` over ``text`` in each of ``modes``."""
+    tokenizer, model = trained.tokenizer, trained.model
+    ids = torch.tensor(tokenizer.encode(text), dtype=torch.long)
+    if len(ids) < 2:
+        raise UserError("the text must hold at least two tokens: one to read, one to score")
+    seq_len = min(trained.seq_len, len(ids) - 1)
+    batches = StreamBatches(ids, 1, seq_len, split="text", complete=True)
+    layers = list(getattr(getattr(model, "rnn", None), "layers", []))
+    hidden: list[list[torch.Tensor]] = [[] for _ in layers]
+    capture = [False]
+
+    def keep(index: int):
+        def hook(module: nn.Module, inputs: object, output: tuple[torch.Tensor, State]) -> None:
+            if capture[0]:
+                hidden[index].append(output[0][0].detach().float())
+
+        return hook
+
+    handles = [layer.register_forward_hook(keep(i)) for i, layer in enumerate(layers)]
+    logits: dict[str, list[torch.Tensor]] = {m: [] for m in modes}
+    states: dict[str, State | None] = dict.fromkeys(modes)
+    try:
+        with torch.inference_mode():
+            for k, (x, _) in enumerate(batches):
+                for mode in modes:
+                    capture[0] = mode == "stateful"
+                    out, states[mode] = mode_logits(
+                        model, x, mode, states[mode], k * seq_len, seq_len
+                    )
+                    logits[mode].append(out[0].float())
+    finally:
+        for handle in handles:
+            handle.remove()
+    targets = ids[1:]
+    result = Trace(
+        text=text, spans=_spans(tokenizer, ids.tolist()), nll={}, top_ids={}, top_probs={}
+    )
+    for mode in modes:
+        log_probs = torch.log_softmax(torch.cat(logits[mode]), dim=-1)  # [T-1, V]
+        nll = -log_probs.gather(1, targets[:, None])[:, 0]
+        top = log_probs.topk(min(TOP, log_probs.shape[1]), dim=-1)
+        result.nll[mode] = np.concatenate([[np.nan], nll.numpy()])
+        pad = np.zeros((1, top.indices.shape[1]))
+        result.top_ids[mode] = np.concatenate([pad - 1, top.indices.numpy()]).astype(int)
+        result.top_probs[mode] = np.concatenate([pad, top.values.exp().numpy()])
+    # h[i]: the state after reading token i, which predicts token i + 1 (the last token's
+    # is never computed: nothing follows it).
+    result.layers = [{"h": torch.cat(h)[: len(ids) - 1].numpy()} for h in hidden if h]
+    return result
+
+
+def _spans(tokenizer, ids: list[int]) -> list[tuple[int, int]]:
+    spans, at = [], 0
+    for i in ids:
+        width = len(tokenizer.decode([i]))
+        spans.append((at, at + width))
+        at += width
+    return spans
