@@ -35,6 +35,8 @@ def page_data(
     best: dict[str, list[Match]],
     baseline: np.ndarray | None = None,
     name: str = "",
+    gates: list[dict[str, dict[str, list[float]]]] | None = None,
+    figure: str | None = None,
 ) -> dict[str, Any]:
     """What the page's script reads: the text, each token's span and losses (bits), the
     top predictions, one layer's quantised activations and the units found per feature."""
@@ -74,14 +76,28 @@ def page_data(
         },
     }
     if layer is not None and trace.layers:
-        h = np.clip(trace.layers[layer]["h"], -1, 1)
-        quantised = np.round(h * 127).astype(np.int8)
-        data["layer"] = {
-            "index": layer,
-            "units": int(h.shape[1]),
-            "tokens": int(h.shape[0]),
-            "h": base64.b64encode(quantised.tobytes()).decode("ascii"),
+        states = trace.layers[layer]
+        h = states["h"]
+        data["layer"] = {"index": layer, "units": int(h.shape[1]), "tokens": int(h.shape[0])}
+        # h is tanh-bounded; the LSTM's cell state is shown as tanh(c), what h is made of.
+        for name, values in (("h", h), ("c", np.tanh(states["c"]) if "c" in states else None)):
+            if values is not None:
+                quantised = np.round(np.clip(values, -1, 1) * 127).astype(np.int8)
+                data["layer"][name] = base64.b64encode(quantised.tobytes()).decode("ascii")
+    data["gates"] = [
+        {
+            gate: {
+                "left": round(float(np.mean(f["left"])), 3),
+                "right": round(float(np.mean(f["right"])), 3),
+                "mostly_open": int(np.sum(np.array(f["right"]) > 0.5)),
+                "mostly_closed": int(np.sum(np.array(f["left"]) > 0.5)),
+                "units": len(f["left"]),
+            }
+            for gate, f in per_layer.items()
         }
+        for per_layer in gates or []
+    ]
+    data["figure"] = figure
     return data
 
 
@@ -120,17 +136,22 @@ Hover a character for the five likeliest next tokens in each mode.</p>
 <p class="legend">Score once the current character is accounted for: AUC for a property (0.5 is
 chance), |r| for a count; bold when at or above the threshold. Click a unit to show it.</p>
 <ul id="units"></ul>
+<h2>Gates</h2>
+<p class="legend">Per layer and gate: the mean fraction of steps a gate unit is below 0.1
+(closed) and above 0.9 (open), and how many units are so more than half the time.</p>
+<table id="gates"></table>
 <div id="tip"></div>
 <script id="data" type="application/json">__DATA__</script>
 <script>
 "use strict";
 const D = JSON.parse(document.getElementById("data").textContent);
 const textBox = document.getElementById("text"), tip = document.getElementById("tip");
-let H = null;
-if (D.layer) {
-  const raw = atob(D.layer.h); H = new Int8Array(raw.length);
-  for (let i = 0; i < raw.length; i++) H[i] = raw.charCodeAt(i) << 24 >> 24;
+function decode(b64) {
+  const raw = atob(b64), out = new Int8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i) << 24 >> 24;
+  return out;
 }
+const H = D.layer ? decode(D.layer.h) : null, C = D.layer && D.layer.c ? decode(D.layer.c) : null;
 const spans = D.spans.map(([a, b], i) => {
   const s = document.createElement("span"); s.textContent = D.text.slice(a, b);
   s.dataset.i = i; textBox.appendChild(s); return s;
@@ -156,8 +177,10 @@ if (D.baseline) {
   views.push({key: "vs", label: "n-gram − stateful", colour: i => D.bits.stateful[i] === null ? "" :
     diverge(D.baseline[i] - D.bits.stateful[i], 4)});
 }
-if (H) views.push({key: "unit", label: "unit activation (layer " + D.layer.index + ")",
-  colour: i => i < D.layer.tokens ? diverge(-H[i * D.layer.units + unit()] / 127, 1) : ""});
+const act = (A, i) => i < D.layer.tokens ? diverge(-A[i * D.layer.units + unit()] / 127, 1) : "";
+const named = "unit h (layer " + (D.layer ? D.layer.index : "") + ")";
+if (H) views.push({key: "unit", label: named, colour: i => act(H, i)});
+if (C) views.push({key: "cell", label: "unit tanh(c)", colour: i => act(C, i)});
 let view = views[0].key;
 const box = document.getElementById("layers");
 for (const v of views) {
@@ -170,8 +193,8 @@ if (H) unitBox.max = D.layer.units - 1; else unitBox.disabled = true;
 function unit() { return Math.max(0, Math.min(H ? D.layer.units - 1 : 0, +unitBox.value || 0)); }
 unitBox.oninput = () => { pick(unit()); };
 function pick(u) {
-  unitBox.value = u; view = "unit";
-  for (const r of box.querySelectorAll("input")) r.checked = r.value === "unit";
+  unitBox.value = u; if (view !== "cell") view = "unit";
+  for (const r of box.querySelectorAll("input")) r.checked = r.value === view;
   const info = H ? `of ${D.layer.units} in layer ${D.layer.index}` : "";
   document.getElementById("unitinfo").textContent = info;
   draw();
@@ -192,6 +215,19 @@ for (const [feature, matches] of Object.entries(D.best)) {
   }
 }
 if (!list.children.length) list.innerHTML = "<li>no hidden units in this model family</li>";
+const gateBox = document.getElementById("gates");
+let gateRows = "<tr><th>layer</th><th>gate</th><th>below 0.1</th><th>above 0.9</th>" +
+  "<th>mostly closed</th><th>mostly open</th></tr>";
+D.gates.forEach((layer, l) => { for (const [g, s] of Object.entries(layer)) {
+  gateRows += `<tr><td>${l}</td><td>${g}</td><td>${s.left}</td><td>${s.right}</td>` +
+    `<td>${s.mostly_closed} of ${s.units}</td><td>${s.mostly_open} of ${s.units}</td></tr>`;
+} });
+gateBox.innerHTML = D.gates.some(l => Object.keys(l).length) ? gateRows :
+  "<tr><td>no gates in this model family</td></tr>";
+if (D.figure) {
+  const img = document.createElement("img"); img.src = D.figure; img.alt = "gate saturation";
+  img.style.maxWidth = "60em"; gateBox.after(img);
+}
 function esc(t) {
   const codes = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"};
   return t.replace(/[&<>"]/g, c => codes[c]);

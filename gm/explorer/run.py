@@ -21,8 +21,10 @@ from gm.atomic import write_bytes_atomic
 from gm.data.corpus import read_corpus
 from gm.errors import UserError
 from gm.explorer.features import best_units, text_features
+from gm.explorer.gates import saturation, saturation_figure
 from gm.explorer.page import page_data, render
 from gm.explorer.trace import trace
+from gm.figures import save
 from gm.generation.prompt import read_prompt_file
 from gm.settings import Setting, check_values
 
@@ -108,9 +110,22 @@ def explore(settings: dict[str, Any], text: str | None = None) -> Path:
         ends = [end - 1 for _, end in traced.spans[: len(h)]]
         features = {k: v[ends] for k, v in text_features(text).items()}
         best = best_units(h, [text[e] for e in ends], features)
+    gates = saturation(traced.layers)
+    figure = None
+    if any(gates):
+        figure = f"{out.stem}_gates.png"  # beside the page, which shows it
+        title = f"gate saturation: {trained.name or trained.source}"
+        save(saturation_figure(gates, title), out.parent / figure)
     vocabulary = [trained.tokenizer.decode([i]) for i in range(trained.tokenizer.vocab_size)]
     data = page_data(
-        traced, vocabulary, layer, best, baseline, name=trained.name or str(trained.source)
+        traced,
+        vocabulary,
+        layer,
+        best,
+        baseline,
+        name=trained.name or str(trained.source),
+        gates=gates,
+        figure=figure,
     )
     write_bytes_atomic(out, render(data).encode("utf-8"))
     return out

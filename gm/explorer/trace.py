@@ -35,7 +35,7 @@ class Trace:
     nll: dict[str, np.ndarray]  # per mode: [T] nats, NaN at token 0
     top_ids: dict[str, np.ndarray]  # per mode: [T, TOP] the likeliest tokens before token i
     top_probs: dict[str, np.ndarray]  # per mode: [T, TOP] their probabilities
-    # Per recurrent layer, the hidden state after each token ("h" [T, H], stateful mode).
+    # Per recurrent layer, its states and gates after each token (``inspect_layers``).
     layers: list[dict[str, np.ndarray]] = field(default_factory=list)
 
 
@@ -47,32 +47,13 @@ def trace(trained: TrainedModel, text: str, modes: tuple[str, ...] = MODES) -> T
         raise UserError("the text must hold at least two tokens: one to read, one to score")
     seq_len = min(trained.seq_len, len(ids) - 1)
     batches = StreamBatches(ids, 1, seq_len, split="text", complete=True)
-    layers = list(getattr(getattr(model, "rnn", None), "layers", []))
-    hidden: list[list[torch.Tensor]] = [[] for _ in layers]
-    capture = [False]
-
-    def keep(index: int):
-        def hook(module: nn.Module, inputs: object, output: tuple[torch.Tensor, State]) -> None:
-            if capture[0]:
-                hidden[index].append(output[0][0].detach().float())
-
-        return hook
-
-    handles = [layer.register_forward_hook(keep(i)) for i, layer in enumerate(layers)]
     logits: dict[str, list[torch.Tensor]] = {m: [] for m in modes}
     states: dict[str, State | None] = dict.fromkeys(modes)
-    try:
-        with torch.inference_mode():
-            for k, (x, _) in enumerate(batches):
-                for mode in modes:
-                    capture[0] = mode == "stateful"
-                    out, states[mode] = mode_logits(
-                        model, x, mode, states[mode], k * seq_len, seq_len
-                    )
-                    logits[mode].append(out[0].float())
-    finally:
-        for handle in handles:
-            handle.remove()
+    with torch.inference_mode():
+        for k, (x, _) in enumerate(batches):
+            for mode in modes:
+                out, states[mode] = mode_logits(model, x, mode, states[mode], k * seq_len, seq_len)
+                logits[mode].append(out[0].float())
     targets = ids[1:]
     result = Trace(
         text=text, spans=_spans(tokenizer, ids.tolist()), nll={}, top_ids={}, top_probs={}
@@ -85,10 +66,26 @@ def trace(trained: TrainedModel, text: str, modes: tuple[str, ...] = MODES) -> T
         pad = np.zeros((1, top.indices.shape[1]))
         result.top_ids[mode] = np.concatenate([pad - 1, top.indices.numpy()]).astype(int)
         result.top_probs[mode] = np.concatenate([pad, top.values.exp().numpy()])
-    # h[i]: the state after reading token i, which predicts token i + 1 (the last token's
-    # is never computed: nothing follows it).
-    result.layers = [{"h": torch.cat(h)[: len(ids) - 1].numpy()} for h in hidden if h]
+    result.layers = inspect_layers(model, ids[:-1])
     return result
+
+
+def inspect_layers(model: nn.Module, inputs: torch.Tensor) -> list[dict[str, np.ndarray]]:
+    """Each recurrent layer's states and gates after every one of ``inputs`` (the state
+    carried through all of them, as the stateful mode does): ``[T, H]`` arrays named as in
+    the cell's equations (``h``; ``c`` for the LSTM; the gates). ``h[i]`` is the state after
+    reading token ``i``, which predicts token ``i + 1``. Empty for a model without layers."""
+    stack = getattr(model, "rnn", None)
+    if stack is None or not hasattr(model, "embedding"):
+        return []
+    found = []
+    with torch.inference_mode():
+        x = model.embedding(inputs[None])  # (dropout is off in evaluation)
+        for layer in stack.layers:
+            seen = layer.inspect(x)  # State: from zeros, carried through the whole text
+            found.append({k: v[0].numpy() for k, v in seen.items()})
+            x = seen["h"]
+    return found
 
 
 def _spans(tokenizer, ids: list[int]) -> list[tuple[int, int]]:

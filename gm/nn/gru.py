@@ -36,6 +36,13 @@ class GRULayer(RecurrentLayer):
         # projection once per call instead of once per step.
         return self.bias + F.pad(self.bias_hh, (0, self.hidden_size))
 
+    def step(self, gx: Tensor, h: Tensor, w_t: Tensor) -> tuple[dict[str, Tensor], Tensor]:
+        hs, gh = self.hidden_size, h @ w_t
+        r, z = torch.sigmoid(gx[:, : 2 * hs] + gh[:, : 2 * hs]).split(hs, dim=1)
+        n = torch.tanh(gx[:, 2 * hs :] + r * gh[:, 2 * hs :])
+        h = (1 - z) * n + z * h
+        return {"r": r, "z": z, "n": n, "h": h}, h
+
     def recurrence(self, gx: Tensor, h: Tensor, w_hh: Tensor) -> tuple[Tensor, Tensor]:
         out = run_recurrence(GRURecurrence, gx, h, w_hh)
         # State: the last output is the state carried to the next chunk.

@@ -32,6 +32,16 @@ class LSTMLayer(RecurrentLayer):
         h = torch.zeros(batch, self.hidden_size, dtype=like.dtype, device=like.device)
         return h, torch.zeros_like(h)
 
+    def step(
+        self, gx: Tensor, state: tuple[Tensor, Tensor], w_t: Tensor
+    ) -> tuple[dict[str, Tensor], tuple[Tensor, Tensor]]:
+        h, c = state
+        i, f, g, o = (gx + h @ w_t).chunk(4, dim=1)
+        i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+        c = f * c + i * g
+        h = o * torch.tanh(c)
+        return {"i": i, "f": f, "g": g, "o": o, "c": c, "h": h}, (h, c)
+
     def recurrence(
         self, gx: Tensor, state: tuple[Tensor, Tensor], w_hh: Tensor
     ) -> tuple[Tensor, tuple[Tensor, Tensor]]:

@@ -98,6 +98,30 @@ class RecurrentLayer(nn.Module):
         out, state = self.recurrence(gx, state, w_hh)
         return out.transpose(0, 1), state
 
+    def inspect(self, x: Tensor, state: State | None = None) -> dict[str, Tensor]:
+        """Every step of ``x [B, T, I]`` from ``state``, in float32 and without gradients:
+        the state and, for a gated cell, each gate, as ``[B, T, H]`` tensors named as in the
+        cell's equations (what the explorer shows; ``forward``'s outputs are the ``h``)."""
+        with torch.no_grad():
+            if state is None:
+                # State: a new stream starts from zeros.
+                state = self.initial_state(x.shape[0], self.weight_hh)
+            state = map_state(lambda s: s.float(), state)
+            gx = F.linear(
+                x.transpose(0, 1).float(), self.weight_ih.float(), self.input_bias().float()
+            )
+            w_t = self.weight_hh.float().t()
+            steps = []
+            for t in range(gx.shape[0]):
+                # State: carried from step to step, as in the recurrence.
+                named, state = self.step(gx[t], state, w_t)
+                steps.append(named)
+        return {k: torch.stack([s[k] for s in steps], dim=1) for k in steps[0]}
+
+    def step(self, gx: Tensor, state: State, w_t: Tensor) -> tuple[dict[str, Tensor], State]:
+        """One step of the cell's equations, written plainly (``inspect``'s)."""
+        raise NotImplementedError
+
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}"
 

@@ -15,6 +15,10 @@ class ElmanLayer(RecurrentLayer):
 
     gates = 1
 
+    def step(self, gx: Tensor, h: Tensor, w_t: Tensor) -> tuple[dict[str, Tensor], Tensor]:
+        h = torch.tanh(gx + h @ w_t)
+        return {"h": h}, h
+
     def recurrence(self, gx: Tensor, h: Tensor, w_hh: Tensor) -> tuple[Tensor, Tensor]:
         out = run_recurrence(ElmanRecurrence, gx, h, w_hh)
         # State: the last output is the state carried to the next chunk.

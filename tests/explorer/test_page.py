@@ -82,6 +82,10 @@ def test_the_page_works_in_a_browser(page: Path, browser) -> None:
     unit.send_keys(str((int(first.get_attribute("data-unit")) + 1) % 128))
     after = [s.value_of_css_property("background-color") for s in spans[:200]]
     assert before != after
+    # The gates' table, and their figure beside the page, loaded.
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#gates tr")) == 3  # header, r, z
+    img = browser.find_element(By.CSS_SELECTOR, "img[alt='gate saturation']")
+    assert browser.execute_script("return arguments[0].naturalWidth", img) > 0
     shot = page.with_suffix(".png")
     browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000
