@@ -91,3 +91,11 @@ def test_the_page_works_in_a_browser(page: Path, browser) -> None:
     assert shot.stat().st_size > 10_000
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert errors == []
+
+
+def test_a_bundle_is_explored_like_its_run(trained_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bundle.html"
+    proc = run_script("gm.explore", f"ckpt={trained_run / 'export'}", f"out={out}", "chars=300")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "<title>gm explorer: astra_alpha</title>" in out.read_text()  # its record's name
+    assert (tmp_path / "bundle_gates.png").stat().st_size > 0
