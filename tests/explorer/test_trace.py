@@ -50,3 +50,19 @@ def test_families_without_hidden_units_get_the_per_token_views(family: str) -> N
     traced = trace(TrainedModel(model.eval(), tokenizer, {}, 8, Path(family)), "abc de\nabcd" * 3)
     assert traced.layers == [] and set(traced.nll) == {"stateful", "chunk", "stateless"}
     assert np.isfinite(traced.nll["stateful"][1:]).all()
+
+
+def test_a_subword_token_covers_its_whole_span() -> None:
+    from gm.data.spm_tokenizer import SentencePieceTokenizer
+    from gm.models import RecurrentLM
+
+    text = "to be or not to be, that is the question\nwhether tis nobler in the mind\n" * 30
+    tokenizer = SentencePieceTokenizer.train(text, vocab_size=280)
+    model = RecurrentLM(tokenizer.vocab_size, "gru", emb_dim=8, hidden_dim=16, num_layers=1)
+    sample = text[:200]
+    traced = trace(TrainedModel(model.eval(), tokenizer, {}, 16, Path("spm")), sample)
+    ids = tokenizer.encode(sample)
+    assert len(traced.spans) == len(ids) < len(sample)  # some tokens span several characters
+    assert traced.spans[0][0] == 0 and traced.spans[-1][1] == len(sample)
+    assert all(a[1] == b[0] for a, b in zip(traced.spans, traced.spans[1:], strict=False))
+    assert ["".join(sample[a:b]) for a, b in traced.spans] == [tokenizer.decode([i]) for i in ids]
