@@ -58,12 +58,7 @@ def mode_nll(
 
 
 def mode_logits(
-    model: nn.Module,
-    x: Tensor,
-    mode: str,
-    state: State | None = None,
-    offset: int = 0,
-    seq_len: int | None = None,
+    model: nn.Module, x: Tensor, mode: str, state: State | None, offset: int, seq_len: int | None
 ) -> tuple[Tensor, State | None]:
     """The logits ``[B, T, V]`` at every position of ``x`` in ``mode`` (what ``mode_nll``
     scores, and what the explorer shows), with the state for the next chunk."""

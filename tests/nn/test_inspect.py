@@ -29,6 +29,19 @@ def test_inspect_is_forward(cell: str) -> None:
         z, n = seen["z"], seen["n"]
         before = torch.cat([start[:, None], seen["h"][:, :-1]], dim=1)
         torch.testing.assert_close(seen["h"], (1 - z) * n + z * before)
+    names = {"gru": {"r", "z", "n", "h"}, "lstm": {"i", "f", "g", "o", "c", "h"}, "rnn": {"h"}}
+    assert set(seen) == names[cell]
     for name in {"r", "z", "i", "f", "o"} & set(seen):
         assert ((seen[name] > 0) & (seen[name] < 1)).all(), name
     assert not any(t.requires_grad for t in seen.values())
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
+@pytest.mark.parametrize("steps", [1, 6])
+def test_inspect_starts_a_new_stream_from_zeros(cell: str, steps: int) -> None:
+    torch.manual_seed(1)
+    layer = CELLS[cell](5, 7)
+    x = torch.randn(3, steps, 5)
+    seen = layer.inspect(x)
+    assert {t.shape for t in seen.values()} == {(3, steps, 7)}
+    torch.testing.assert_close(seen["h"], layer(x)[0], rtol=1e-5, atol=1e-6)
