@@ -36,8 +36,13 @@ EXPLORE_SETTINGS: dict[str, Setting] = {
     "layer": Setting(int, low=-64, high=63),
     "chars": Setting(int, low=2, high=1_000_000),
 }
-DEFAULTS: dict[str, Any] = {"text_file": None, "ngram": None, "out": "explore.html", "layer": -1,
-                            "chars": 10_000}  # fmt: skip
+DEFAULTS: dict[str, Any] = {
+    "text_file": None,
+    "ngram": None,
+    "out": "explore.html",
+    "layer": -1,
+    "chars": 10_000,
+}
 _PAGE_START = '<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>gm explorer'
 
 
@@ -82,10 +87,11 @@ def validation_text(trained: TrainedModel, chars: int) -> str:
 def explore(settings: dict[str, Any], text: str | None = None) -> Path:
     """Write the page ``settings`` describe; return its path."""
     out = Path(settings["out"]).expanduser()
-    if out.exists() and not (
-        out.is_file() and out.read_text(errors="replace").startswith(_PAGE_START)
-    ):
+    if out.exists() and not _is_page(out):
         raise UserError(f"{out} exists and is not an explorer page; choose another out=")
+    figure_path = out.parent / f"{out.stem}_gates.png"  # beside the page, which shows it
+    if figure_path.exists() and not out.exists():  # (a page's own figure is replaced with it)
+        raise UserError(f"{figure_path} exists and is no explorer page's; choose another out=")
     trained = load_trained(settings["ckpt"])
     if text is None and settings["text_file"]:
         text = read_prompt_file(Path(settings["text_file"]).expanduser())
@@ -113,9 +119,9 @@ def explore(settings: dict[str, Any], text: str | None = None) -> Path:
     gates = saturation(traced.layers)
     figure = None
     if any(gates):
-        figure = f"{out.stem}_gates.png"  # beside the page, which shows it
+        figure = figure_path.name
         title = f"gate saturation: {trained.name or trained.source}"
-        save(saturation_figure(gates, title), out.parent / figure)
+        save(saturation_figure(gates, title), figure_path)
     vocabulary = [trained.tokenizer.decode([i]) for i in range(trained.tokenizer.vocab_size)]
     data = page_data(
         traced,
@@ -129,6 +135,15 @@ def explore(settings: dict[str, Any], text: str | None = None) -> Path:
     )
     write_bytes_atomic(out, render(data).encode("utf-8"))
     return out
+
+
+def _is_page(path: Path) -> bool:
+    """Whether ``path`` is a page this command wrote (the only file it replaces)."""
+    try:
+        with path.open("rb") as f:
+            return f.read(len(_PAGE_START)) == _PAGE_START.encode()
+    except OSError:
+        return False
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -25,8 +25,11 @@ def page(trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_bad_input_is_one_sentence(trained_run: Path, tmp_path: Path) -> None:
     mine = tmp_path / "notes.html"
     mine.write_text("mine")
+    figure = tmp_path / "new_gates.png"  # where a page named new.html would put its figure
+    figure.write_text("mine too")
     for args, needle in (
         ([f"out={mine}"], "is not an explorer page"),
+        ([f"out={tmp_path / 'new.html'}"], "is no explorer page's"),
         (["layer=5"], "the model has 1 layers"),
         (["chars=abc"], "chars must be an integer"),
         (["nonsense"], "is not KEY=VALUE"),
@@ -34,7 +37,7 @@ def test_bad_input_is_one_sentence(trained_run: Path, tmp_path: Path) -> None:
         proc = run_script("gm.explore", f"ckpt={trained_run}", *args)
         assert proc.returncode == 2 and needle in proc.stderr, proc.stderr[-2000:]
         assert "Traceback" not in proc.stderr
-    assert mine.read_text() == "mine"
+    assert mine.read_text() == "mine" and figure.read_text() == "mine too"
 
 
 @pytest.fixture(scope="module")
