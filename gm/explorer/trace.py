@@ -52,6 +52,7 @@ def trace(trained: TrainedModel, text: str, modes: tuple[str, ...] = MODES) -> T
     with torch.inference_mode():
         for k, (x, _) in enumerate(batches):
             for mode in modes:
+                # State: each mode's own, carried from chunk to chunk as a validation does.
                 out, states[mode] = mode_logits(model, x, mode, states[mode], k * seq_len, seq_len)
                 logits[mode].append(out[0].float())
     targets = ids[1:]
