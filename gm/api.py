@@ -19,7 +19,6 @@ from pathlib import Path
 import torch
 
 from gm.artifacts import TrainedModel, load_trained
-from gm.data.streams import StreamBatches
 from gm.errors import UserError
 from gm.evaluation import scores
 from gm.generation import SamplingOptions, generate
@@ -45,19 +44,18 @@ def evaluate(
     """
     modes = list(modes)
     for mode in modes:
-        try:
-            context_length(mode, model.seq_len)
-        except ValueError as e:
-            raise UserError(str(e)) from None
-    ids = torch.tensor(model.tokenizer.encode(text), dtype=torch.long)
-    if len(ids) < 2:
-        raise UserError("the text must hold at least two tokens: one to read, one to score")
-    # Chunks of the training length; a text shorter than one is scored as one chunk (no mode
-    # resets inside it then, exactly as with the full window).
-    seq_len = min(model.seq_len, len(ids) - 1)
-    batches = StreamBatches(ids, 1, seq_len, split="text", complete=True)
+        _check_mode(mode)
+    batches = model.text_batches(text)
     char_lengths = torch.tensor(model.tokenizer.char_lengths())
-    return scores(model.model, batches, char_lengths, seq_len, modes)
+    return scores(model.model, batches, char_lengths, batches.seq_len, modes)
+
+
+def _check_mode(mode: str) -> None:
+    """An unknown mode is one sentence (gm.modes names the modes and their chunk forms)."""
+    try:
+        context_length(mode, 1)
+    except ValueError as e:
+        raise UserError(str(e)) from None
 
 
 def sample(
@@ -78,10 +76,7 @@ def sample(
         raise UserError("the prompt is empty; give at least one character")
     options = SamplingOptions(temperature=temperature, top_k=top_k, top_p=top_p)
     options.check(model.tokenizer.vocab_size)
-    try:
-        context_length(mode, model.seq_len)
-    except ValueError as e:
-        raise UserError(str(e)) from None
+    _check_mode(mode)
     generator = torch.Generator().manual_seed(seed)
     new = generate(
         model.model,

@@ -46,7 +46,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from gm.data.corpus import split_bounds
-from gm.data.streams import SEQ_LEN
+from gm.data.streams import SEQ_LEN, StreamBatches
 from gm.data.tokenizer import Tokenizer, load_tokenizer, tokenizer_from_state
 from gm.errors import UserError
 from gm.models import MODEL_SETTINGS, build_model
@@ -96,6 +96,15 @@ class TrainedModel:
     def data(self) -> dict[str, Any]:
         """The data recipe (batch_size, seq_len, carry_state, splits)."""
         return self.record.data
+
+    def text_batches(self, text: str) -> StreamBatches:
+        """``text`` as one stream in chunks of the training length, as a validation reads
+        it (a text shorter than one chunk is one chunk: no mode resets inside it then,
+        exactly as with the full window); its first token is context only."""
+        ids = torch.tensor(self.tokenizer.encode(text), dtype=torch.long)
+        if len(ids) < 2:
+            raise UserError("the text must hold at least two tokens: one to read, one to score")
+        return StreamBatches(ids, 1, min(self.seq_len, len(ids) - 1), split="text", complete=True)
 
     def split_bounds(self, chars: int) -> list[tuple[int, int]]:
         """The character range of every split (training, validation[, test]) of a corpus of

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -157,6 +158,30 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     proc = run_train(run, f"data.path={corpus}", *FAST_TRAIN, "trainer.limit_train_batches=20")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return run
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium driven by selenium, for the tests of pages (the docs site, the
+    explorer); skipped with a reason where it is missing, except in CI, which installs it."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_path = shutil.which("chromedriver")
+    if not (chromium and driver_path):
+        if os.environ.get("CI"):
+            pytest.fail("CI needs chromium and chromedriver (.ci/run installs them)")
+        pytest.skip("no chromium and chromedriver here (apt-get install chromium chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console errors
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    driver.set_window_size(1200, 900)
+    yield driver
+    driver.quit()
 
 
 def assert_chunked_equals_whole(model, inputs: torch.Tensor, chunk: int = 16) -> None:

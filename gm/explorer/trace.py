@@ -17,8 +17,6 @@ import torch
 from torch import nn
 
 from gm.artifacts import TrainedModel
-from gm.data.streams import StreamBatches
-from gm.errors import UserError
 from gm.evaluation import mode_logits
 from gm.modes import MODES
 from gm.state import State
@@ -42,11 +40,9 @@ class Trace:
 def trace(trained: TrainedModel, text: str, modes: tuple[str, ...] = MODES) -> Trace:
     """Run ``trained`` over ``text`` in each of ``modes``."""
     tokenizer, model = trained.tokenizer, trained.model
-    ids = torch.tensor(tokenizer.encode(text), dtype=torch.long)
-    if len(ids) < 2:
-        raise UserError("the text must hold at least two tokens: one to read, one to score")
-    seq_len = min(trained.seq_len, len(ids) - 1)
-    batches = StreamBatches(ids, 1, seq_len, split="text", complete=True)
+    batches = trained.text_batches(text)
+    # The one stream holds every token of the text (one row: nothing is cut off).
+    ids, seq_len = torch.as_tensor(batches.streams[0], dtype=torch.long), batches.seq_len
     logits: dict[str, list[torch.Tensor]] = {m: [] for m in modes}
     states: dict[str, State | None] = dict.fromkeys(modes)
     with torch.inference_mode():

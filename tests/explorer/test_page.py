@@ -4,8 +4,6 @@ the colours; a screenshot is written."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -40,33 +38,12 @@ def test_bad_input_is_one_sentence(trained_run: Path, tmp_path: Path) -> None:
     assert mine.read_text() == "mine" and figure.read_text() == "mine too"
 
 
-@pytest.fixture(scope="module")
-def browser():
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver_path = shutil.which("chromedriver")
-    if not (chromium and driver_path):
-        if os.environ.get("CI"):
-            pytest.fail("CI needs chromium and chromedriver (.ci/run installs them)")
-        pytest.skip("no chromium and chromedriver here (apt-get install chromium chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
-    driver.set_window_size(1200, 900)
-    yield driver
-    driver.quit()
-
-
 @pytest.mark.slow
 def test_the_page_works_in_a_browser(page: Path, browser) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
+    browser.get_log("browser")  # (what pages opened before this one logged)
     browser.get(page.as_uri())
     spans = browser.find_elements(By.CSS_SELECTOR, "#text span")
     assert len(spans) == 600
