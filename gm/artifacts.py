@@ -455,6 +455,7 @@ def _write_files(trained: TrainedModel, directory: Path, training: dict | None) 
         "corpus": trained.corpus,
         "data": trained.data,
         "seed": trained.record.seed,
+        "train_seed": trained.record.train_seed,
         "precision": trained.record.precision,
         "overrides": trained.record.overrides,
         "training": training if training is not None else trained.training,

@@ -88,9 +88,15 @@ def loss_by_position_figure(curves: dict[str, list[float]], title: str = "") -> 
     return fig
 
 
-def bar_figure(rows: dict[str, dict[str, float]], ylabel: str, title: str) -> Figure:
+def bar_figure(
+    rows: dict[str, dict[str, float]],
+    ylabel: str,
+    title: str,
+    errors: Mapping[str, Mapping[str, float]] | None = None,
+) -> Figure:
     """Grouped bars: one group per row (a run), one bar per mode, each bar with its value;
-    a missing value is a gap."""
+    a missing value is a gap. ``errors[row][mode]``, where given, is drawn as an error bar
+    of that half-width (a mean over seeds and its interval)."""
     width_in = max(10.0, 2.0 + 1.4 * len(rows))
     fig, ax = plt.subplots(figsize=(width_in, 6), dpi=DPI, layout="constrained")
     modes = [m for m in MODES if any(m in r for r in rows.values())]
@@ -98,9 +104,25 @@ def bar_figure(rows: dict[str, dict[str, float]], ylabel: str, title: str) -> Fi
     for i, mode in enumerate(modes):
         xs = [j + (i - (len(modes) - 1) / 2) * width for j in range(len(rows))]
         ys = [r.get(mode, math.nan) for r in rows.values()]
+        spread = [(errors or {}).get(row, {}).get(mode, 0.0) for row in rows]
         bars = ax.bar(xs, ys, width, **_style(mode))
-        values = [f"{y:.3f}" if math.isfinite(y) else "" for y in ys]
-        ax.bar_label(bars, values, padding=2, fontsize=FONT["values"])
+        if any(spread):
+            ax.errorbar(xs, ys, yerr=spread, fmt="none", ecolor="black", capsize=4, lw=1)
+        values = [
+            (f"{y:.3f} ± {e:.3f}" if e else f"{y:.3f}") if math.isfinite(y) else ""
+            for y, e in zip(ys, spread, strict=True)
+        ]
+        # Above the error bar, where there is one.
+        for bar, value, e in zip(bars, values, spread, strict=True):
+            ax.annotate(
+                value,
+                (bar.get_x() + bar.get_width() / 2, bar.get_height() + e),
+                xytext=(0, 2),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                fontsize=FONT["values"],
+            )
     ax.set_xticks(range(len(rows)), [_wrap(label, 22) for label in rows], fontsize=FONT["ticks"])
     ax.tick_params(axis="y", labelsize=FONT["ticks"])
     ax.margins(y=0.12)  # room for the value labels above the bars
@@ -127,12 +149,15 @@ def mode_curves_figure(
     title: str,
     ylabel: str,
     xlabel: str = "optimizer step",
+    bands: Mapping[str, Mapping[str, Sequence[tuple[int, float, float]]]] | None = None,
 ) -> Figure:
     """One panel per inference mode, sharing the y scale; in each, one line per run.
 
     ``curves[run][mode]`` is that run's ``(step, value)`` points in that mode (a
-    non-finite value is a gap). A run has the same colour in every panel; the legend
-    below the panels names the runs, each panel's title names its mode."""
+    non-finite value is a gap); ``bands[run][mode]``, where given, ``(step, low, high)``
+    shaded around it (a mean over seeds and its interval). A run has the same colour in
+    every panel; the legend below the panels names the runs, each panel's title names its
+    mode."""
     modes = list(MODES)
     rows_of_legend = math.ceil(len(curves) / 2)
     fig, axes = plt.subplots(
@@ -157,6 +182,10 @@ def mode_curves_figure(
                 # None, inf and NaN are gaps: one diverged validation must not set the scale.
                 values = [v if v is not None and math.isfinite(v) else math.nan for _, v in points]
                 ax.plot(steps, values, color=color, ls=dashes, marker=".", lw=1.4, label=run)
+            band = (bands or {}).get(run, {}).get(mode, ())
+            if band:
+                at, low, high = zip(*band, strict=True)
+                ax.fill_between(at, low, high, color=color, alpha=0.2, lw=0)
     for ax, mode in zip(axes[0], modes, strict=True):
         ax.set_title(_style(mode)["label"], fontsize=FONT["label"] + 1)
         ax.set_xlabel(xlabel, fontsize=FONT["label"])
@@ -173,7 +202,11 @@ def mode_curves_figure(
             ncol=min(2, len(handles)),
             frameon=False,
             fontsize=FONT["legend"],
-            title="run (status); its colour is the same in every panel",
+            title=(
+                "run (status) or group over seeds; its colour is the same in every panel"
+                if bands
+                else "run (status); its colour is the same in every panel"
+            ),
             title_fontsize=FONT["legend"],
         )
     return fig

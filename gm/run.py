@@ -64,7 +64,8 @@ class RunRecord:
     # batch_size, seq_len, carry_state and the character range of each split
     # ("splits": [[start, end], ...], training first)
     data: dict[str, Any] = field(default_factory=dict)
-    seed: int | None = None
+    seed: int | None = None  # the initial weights'
+    train_seed: int | None = None  # what training drew after them; None: it followed seed
     precision: str | None = None
     overrides: list[str] = field(default_factory=list)  # the command line's, as typed
 
@@ -118,6 +119,7 @@ _KINDS = {
     "corpus": dict,
     "data": dict,
     "seed": int,
+    "train_seed": int,
     "precision": str,
     "overrides": list,
 }
@@ -216,21 +218,22 @@ def job_order(path: Path) -> tuple[int, str]:
     return (int(match.group(1)) if match else sys.maxsize, path.name)
 
 
+def override_key(override: str) -> str:
+    """The key an override sets (``optimizer.lr`` of ``optimizer.lr=0.003``, ``model`` of
+    ``model=rnn``)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        return OverridesParser.create().parse_override(override).key_or_group
+    except Exception:  # not Hydra's syntax (an edited record): the text before "="
+        return override.split("=", 1)[0]
+
+
 def differing_overrides(recorded: list[list[str]]) -> list[list[str]]:
     """For each run's overrides, those whose key has another value (or none) in another
     run: what tells the runs apart (``optimizer.lr=0.003``). Paths and resumes are left
     out: where a run read its text or was resumed from is not what it trained."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    parser = OverridesParser.create()
-
-    def key(override: str) -> str:
-        try:
-            return parser.parse_override(override).key_or_group
-        except Exception:  # not Hydra's syntax (an edited record): the text before "="
-            return override.split("=", 1)[0]
-
-    keyed = [{key(o): o for o in run} for run in recorded]
+    keyed = [{override_key(o): o for o in run} for run in recorded]
     keys = {k for run in keyed for k in run} - set(_WHERE)
     differing = {k for k in keys if len({run.get(k) for run in keyed}) > 1}
     return [[o for k, o in run.items() if k in differing] for run in keyed]

@@ -32,6 +32,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "gm.state",
             "gm.settings",
             "gm.run",
+            "gm.intervals",
         ],
     ),
     ("recurrence", ["gm.nn"]),

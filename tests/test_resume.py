@@ -164,8 +164,12 @@ def test_an_override_on_resume_is_applied_and_said(tmp_path: Path, text_file: Pa
 
 @pytest.mark.parametrize(
     "change, says",
-    [("seed=7", "a new seed is a new run"), ("data.seq_len=8", "data.seq_len=16")],
-    ids=["seed", "data-recipe"],
+    [
+        ("seed=7", "a new seed is a new run"),
+        ("train_seed=7", "a new train_seed is a new run"),
+        ("data.seq_len=8", "data.seq_len=16"),
+    ],
+    ids=["seed", "train_seed", "data-recipe"],
 )
 def test_a_resume_that_would_be_another_experiment_is_refused(
     tmp_path: Path, text_file: Path, change: str, says: str

@@ -200,3 +200,30 @@ def test_a_run_that_ends_before_its_first_validation_says_so(tmp_path: Path, tex
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "the run ended at step 1 before its first one" in proc.stdout
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["best"] == {}
+
+
+@pytest.mark.slow
+def test_seed_draws_the_weights_and_train_seed_what_follows(tmp_path: Path, text_file: Path):
+    """One seed, one run, bit for bit; ``train_seed`` null is ``train_seed=seed``; another
+    ``train_seed`` keeps the initial weights and changes the windows and dropout draws;
+    another ``seed`` with the same ``train_seed`` changes the initial weights."""
+    from safetensors.torch import load_file
+
+    def train(name: str, *seeds: str) -> tuple[dict, dict[str, torch.Tensor]]:
+        run = tmp_path / name
+        args = [f"data.path={text_file}", *FAST_TRAIN, "data.carry_state=false", "model=rnn"]
+        proc = run_train(run, *args, "model.dropout=0.3", *seeds)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        metrics = json.loads((run / "metrics.json").read_text())
+        return metrics["initial"], load_file(run / "export" / "model.safetensors")
+
+    def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+        return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+    initial, weights = train("a", "seed=3")
+    again_initial, again = train("b", "seed=3", "train_seed=3")
+    assert again_initial == initial and same(again, weights)
+    other_train_initial, other_train = train("c", "seed=3", "train_seed=4")
+    assert other_train_initial == initial and not same(other_train, weights)
+    other_init_initial, _ = train("d", "seed=4", "train_seed=3")
+    assert other_init_initial != initial

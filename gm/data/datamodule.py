@@ -103,6 +103,7 @@ class TextDataModule(L.LightningDataModule):
             "val_tokens": len(self.val_ids),
             "val_chars": val_chars,
             "chars_per_token": val_chars / max(1, len(self.val_ids)),
+            "corpus_sha256": self.corpus.sha256,  # which text, wherever it was read from
             **({"test_tokens": len(self.test_ids)} if self.test_ids is not None else {}),
         }
 

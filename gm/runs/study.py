@@ -4,6 +4,11 @@ For every run it scores the validation split of the run's corpus in the three mo
 (``gm.evaluation``), samples text in each mode from the same seed, and writes
 ``study.md``, ``study.json`` and PNG figures into its own output directory. A multirun
 folder stands for all the runs inside it. Nothing is trained.
+
+Runs that differ only by their seeds form a group (``gm.runs.seeds``): the study gives each
+group's scores as the mean with its 95 % interval, and the study's variable, the cost of a
+reset, as *paired* differences (chunk − stateful and stateless − stateful of each run, then
+their mean and interval), since the modes of one run share its weights.
 """
 
 from __future__ import annotations
@@ -29,10 +34,18 @@ from gm.evaluation import eval_modes, evaluate
 from gm.figures import bar_figure, loss_by_position_figure, save
 from gm.generation import SamplingOptions, generate
 from gm.generation.stats import text_stats, words
+from gm.intervals import LEVEL, Summary, difference, paired, summarize
 from gm.metrics import overfitting_onset
 from gm.modes import MODES
-from gm.run import count_parameters, run_of
+from gm.run import count_parameters, override_key, run_of
 from gm.run import differing_overrides as differing
+from gm.runs.seeds import (
+    NOT_THE_EXPERIMENT,
+    describe_seeds,
+    experiment_key,
+    group_by,
+    without_seeds,
+)
 from gm.settings import SEED, Setting, check_settings
 
 
@@ -155,9 +168,12 @@ def study_one(path: Path, cfg: DictConfig, differs: str = "") -> dict[str, Any]:
         )
         text = tok.decode(new)
         samples[mode] = {"text": text, **text_stats(text, vocabulary)}
-    history = run_of(path).metrics().get("history", [])
+    run = run_of(path)
+    history = run.metrics().get("history", [])
     return {
         "path": str(path),
+        "experiment": experiment_of(path, trained),
+        "seeds": [trained.record.seed, trained.record.train_seed],
         "overfitting_onset": overfitting_onset(history),
         "label": run_label(path, trained, differs),
         "name": trained.name or path.name,
@@ -172,31 +188,158 @@ def study_one(path: Path, cfg: DictConfig, differs: str = "") -> dict[str, Any]:
     }
 
 
-def regime_tables(results: list[dict[str, Any]]) -> list[str]:
-    """For each architecture trained in both regimes: training regime × inference mode,
-    in bpc."""
-    lines: list[str] = []
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for r in results:
-        groups.setdefault(json.dumps(r["spec"], sort_keys=True), []).append(r)
-    for runs in groups.values():
-        by_regime = {r["carry_state"]: r for r in runs}
-        if {True, False} - by_regime.keys():
+def experiment_of(path: Path, trained: TrainedModel) -> str:
+    """What the run trained, seeds aside: its recorded config (``gm.runs.seeds``), or for a
+    bundle its record; a checkpoint file is told apart from the run's other checkpoints."""
+    config = run_of(path).config()
+    if config is not None:
+        key = experiment_key(config, trained.corpus.get("sha256"))
+    else:  # a bundle: what it recorded of its training
+        record = trained.record
+        overrides = sorted(
+            o for o in without_seeds(record.overrides)
+            if not any(override_key(o).startswith(k) for k in NOT_THE_EXPERIMENT)
+        )  # fmt: skip
+        key = json.dumps(
+            [record.model_name, trained.spec, record.data, record.precision,
+             trained.corpus.get("sha256"), overrides],
+            sort_keys=True, default=str,
+        )  # fmt: skip
+    return f"{key} {path.name}" if path.is_file() else key
+
+
+def group_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The runs that differ only by seed, each group with its label, its seeds, every
+    mode's scores summarised and the paired costs of a reset (``paired``)."""
+    members = group_by(results, lambda r: r["experiment"])
+    groups = []
+    for runs in members:
+        first = runs[0]
+        modes = list(first["scores"])  # the three modes, and any chunk_len's
+        scores = {
+            mode: {k: summarize([r["scores"][mode][k] for r in runs]) for k in ("loss", "bpc")}
+            for mode in modes
+        }
+        costs = {
+            mode: {
+                k: paired(
+                    [r["scores"][mode][k] for r in runs], [r["scores"]["stateful"][k] for r in runs]
+                )
+                for k in ("loss", "bpc")
+            }
+            for mode in modes
+            if mode != "stateful"
+        }
+        regime = {True: "carried", False: "windowed"}.get(first["carry_state"], "?")
+        label = first["label"] if len(runs) == 1 else f"{first['name']} ({regime})"
+        groups.append({
+            "label": label, "name": first["name"], "carry_state": first["carry_state"],
+            "spec": first["spec"], "runs": [r["path"] for r in runs],
+            "seeds": describe_seeds([tuple(r["seeds"]) for r in runs]),
+            "scores": scores, "reset_costs": costs,
+            "per_run": {mode: [r["scores"][mode]["bpc"] for r in runs] for mode in modes},
+        })  # fmt: skip
+    # Two groups of one name (the same model and regime, another recipe): say how many.
+    labels = [g["label"] for g in groups]
+    for i, g in enumerate(groups):
+        if labels.count(g["label"]) > 1:
+            g["label"] += f" #{labels[: i + 1].count(g['label'])}"
+    return groups
+
+
+def _estimate(s: Summary, digits: int = 4) -> str:
+    """``mean ± half-width`` (the value alone for a group of one)."""
+    if s.sd is None:
+        return f"{s.mean:.{digits}f}"
+    return f"{s.mean:.{digits}f} ± {s.half_width:.{digits}f}"
+
+
+def seed_tables(groups: list[dict[str, Any]]) -> list[str]:
+    """The study over seeds: each group's scores and the paired cost of each reset."""
+    if all(len(g["runs"]) < 2 for g in groups):
+        return []
+    level = f"{LEVEL:.0%}"
+    lines = [
+        "",
+        "## Over seeds",
+        "",
+        "Runs that differ only by their seeds form a group. Each value is the mean over the "
+        f"group's runs ± the half-width of its {level} interval (Student's t, n − 1 degrees "
+        "of freedom), bits per character and nats per token.",
+        "",
+        "| group | runs | seeds | mode | bpc | sd | nats/token |",
+        "| --- | ---: | --- | --- | ---: | ---: | ---: |",
+    ]
+    for g in groups:
+        for mode, s in g["scores"].items():
+            sd = "—" if s["bpc"].sd is None else f"{s['bpc'].sd:.4f}"
+            lines.append(
+                f"| {g['label']} | {len(g['runs'])} | {g['seeds']} | {mode} | "
+                f"{_estimate(s['bpc'])} | {sd} | {_estimate(s['loss'])} |"
+            )
+    lines += [
+        "",
+        "**What a reset costs**, run by run: each run's score in the mode minus its own "
+        "stateful score (the same weights), then the mean of these paired differences with "
+        f"its {level} interval. *Decided* when the interval excludes zero.",
+        "",
+        "| group | runs | difference | bpc | interval | per run | verdict |",
+        "| --- | ---: | --- | ---: | --- | --- | --- |",
+    ]
+    for g in groups:
+        if len(g["runs"]) < 2:
             continue
-        name = by_regime[True]["name"]
+        for mode, cost in g["reset_costs"].items():
+            c = cost["bpc"]
+            per_run = ", ".join(
+                f"{a - b:+.3f}"
+                for a, b in zip(g["per_run"][mode], g["per_run"]["stateful"], strict=True)
+            )
+            lines.append(
+                f"| {g['label']} | {len(g['runs'])} | {mode} − stateful | {c.mean:+.4f} | "
+                f"[{c.low:+.4f}, {c.high:+.4f}] | {per_run} | "
+                f"{'decided' if c.excludes(0) else 'not decided'} |"
+            )
+    return lines
+
+
+def regime_tables(groups: list[dict[str, Any]]) -> list[str]:
+    """For each architecture trained in both regimes (one group each): training regime ×
+    inference mode, in bpc; over seeds, the mean with its interval and the difference
+    windowed − carried with Welch's interval."""
+    lines: list[str] = []
+    by_spec: dict[str, list[dict[str, Any]]] = {}
+    for g in groups:
+        by_spec.setdefault(json.dumps(g["spec"], sort_keys=True), []).append(g)
+    for same in by_spec.values():
+        regimes = [g["carry_state"] for g in same]
+        if sorted(regimes, key=str) != [False, True]:  # exactly one group in each regime
+            continue
+        by_regime = {g["carry_state"]: g for g in same}
         lines += [
-            f"\n**{name}**, `val/bpc` (training regime × inference mode):\n",
-            "| trained with | " + " | ".join(MODES) + " |",
-            "| --- | " + " | ".join("---:" for _ in MODES) + " |",
+            f"\n**{by_regime[True]['name']}**, `val/bpc` (training regime × inference mode):\n",
+            "| trained with | runs | " + " | ".join(MODES) + " |",
+            "| --- | ---: | " + " | ".join("---:" for _ in MODES) + " |",
         ]
         for regime, label in ((True, "carried state"), (False, "random windows, zero state")):
-            cells = " | ".join(f"{by_regime[regime]['scores'][m]['bpc']:.3f}" for m in MODES)
-            lines.append(f"| {label} | {cells} |")
+            g = by_regime[regime]
+            cells = " | ".join(_estimate(g["scores"][m]["bpc"], 3) for m in MODES)
+            lines.append(f"| {label} | {len(g['runs'])} | {cells} |")
+        windowed, carried = by_regime[False]["per_run"], by_regime[True]["per_run"]
+        if min(len(by_regime[False]["runs"]), len(by_regime[True]["runs"])) >= 2:
+            cells = []
+            for m in MODES:
+                d = difference(windowed[m], carried[m])
+                verdict = "" if d.decided else ", not decided"
+                cells.append(f"{d.estimate:+.3f} [{d.low:+.3f}, {d.high:+.3f}]{verdict}")
+            label = f"windowed − carried ({LEVEL:.0%}, Welch)"
+            lines.append(f"| {label} | | " + " | ".join(cells) + " |")
     return lines
 
 
 def write_study(results: list[dict[str, Any]], out: Path) -> Path:
     """``study.md`` with its figures, and ``study.json`` with every number."""
+    groups = group_results(results)
     lines = [
         "# Stateful-inference study",
         "",
@@ -212,7 +355,8 @@ def write_study(results: list[dict[str, Any]], out: Path) -> Path:
                 f"| {r['label']} | {r['parameters']:,} | {mode} | {s['loss']:.4f} "
                 f"| {s['bpc']:.4f} | {s['ppl']:.2f} |"
             )
-    lines += regime_tables(results)
+    lines += seed_tables(groups)
+    lines += regime_tables(groups)
     lines += ["", "Overfitting onset (the epoch of the lowest validation loss, when a later "
               "validation is worse while the training loss is lower):", ""]  # fmt: skip
     for r in results:
@@ -220,13 +364,19 @@ def write_study(results: list[dict[str, Any]], out: Path) -> Path:
         seen = f"after epoch {onset['epoch']}" if onset else "not seen (or no training history)"
         lines.append(f"- {r['label']}: {seen}")
 
-    bars = {r["label"]: {m: r["scores"][m]["bpc"] for m in MODES} for r in results}
+    bars = {g["label"]: {m: g["scores"][m]["bpc"].mean for m in MODES} for g in groups}
+    errors = {
+        g["label"]: {m: g["scores"][m]["bpc"].half_width for m in MODES}
+        for g in groups
+        if len(g["runs"]) > 1
+    }
     bars_title = (
         "Bits per character of each run's validation split in the three inference modes "
         "(the same weights in every mode)"
+        + (f"; a group over seeds: its mean with its {LEVEL:.0%} interval" if errors else "")
     )
     save(
-        bar_figure(bars, "validation bits per character (lower is better)", bars_title),
+        bar_figure(bars, "validation bits per character (lower is better)", bars_title, errors),
         out / "bpc_by_mode.png",
     )
     lines += ["", "![bpc by mode](bpc_by_mode.png)", "", "## Loss by position", ""]
@@ -259,8 +409,24 @@ def write_study(results: list[dict[str, Any]], out: Path) -> Path:
             lines += ["", f"**{r['label']}, {mode}:**", "", "```", s["text"].strip("\n"), "```"]
     path = out / "study.md"
     path.write_text("\n".join(lines) + "\n")
-    write_json_atomic(out / "study.json", {"runs": results})
+    write_json_atomic(
+        out / "study.json",
+        {
+            "runs": [{k: v for k, v in r.items() if k != "experiment"} for r in results],
+            "groups": [_as_json(g) for g in groups],
+        },
+    )
     return path
+
+
+def _as_json(group: dict[str, Any]) -> dict[str, Any]:
+    """A group with its summaries as plain numbers (``n``, ``mean``, ``sd``, ``low``,
+    ``high``)."""
+
+    def plain(table: dict[str, dict[str, Summary]]) -> dict[str, dict[str, Any]]:
+        return {m: {k: vars(s) for k, s in by.items()} for m, by in table.items()}
+
+    return {**group, "scores": plain(group["scores"]), "reset_costs": plain(group["reset_costs"])}
 
 
 # Every option gm.study reads besides runs=, with its type and range (checked by

@@ -46,10 +46,10 @@ def restore_recipe(cfg: DictConfig, given: list[str]) -> tuple[DictConfig, list[
         if key in _WHERE or recorded.get(key) == override:
             continue
         was = recorded.get(key) or _recorded_value(run, key)
-        if key == "seed":
+        if key in ("seed", "train_seed"):
             raise UserError(
                 f"{run.path} was trained with {was}; a resume continues its random draws, "
-                "so a new seed is a new run (train one into a new hydra.run.dir)"
+                f"so a new {key} is a new run (train one into a new hydra.run.dir)"
             )
         changes.append(f"resuming with {override} instead of {was}")
         merged[key] = override

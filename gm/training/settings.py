@@ -6,6 +6,10 @@ precision) are refused by that component; here they are only required to be text
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from omegaconf import DictConfig
+
 from gm.models import MODEL_SETTINGS
 from gm.settings import SEED, Setting
 from gm.training.task import COMPILE_MODES
@@ -15,6 +19,7 @@ _PROBABILITY = Setting(float, low=0, high=1)
 
 TRAIN_SETTINGS: dict[str, Setting] = {
     "seed": SEED,
+    "train_seed": replace(SEED, nullable=True),
     "resume": Setting(str, nullable=True),
     "ckpt_path": Setting(str, nullable=True),
     "threads": Setting(int, low=1, nullable=True),
@@ -69,3 +74,9 @@ TRAIN_SETTINGS: dict[str, Setting] = {
     "callbacks.samples.temperature": Setting(float, low=0),
     "callbacks.samples.seed": SEED,
 }
+
+
+def training_seed(cfg: DictConfig) -> int:
+    """The seed of what training draws after the initial weights: ``train_seed``, or
+    ``seed`` when it is null."""
+    return int(cfg.seed if cfg.get("train_seed") is None else cfg.train_seed)

@@ -31,6 +31,7 @@ from omegaconf import DictConfig
 from gm.data.streams import SEQ_LEN
 from gm.evaluation import best_key, metric_key
 from gm.modes import BY_NAME, MODES
+from gm.training.settings import training_seed
 
 _UNITS = {
     "loss": "validation cross-entropy, nats per token",
@@ -98,6 +99,7 @@ def key_hparams(cfg: DictConfig, model_name: str, parameters: int) -> dict[str, 
         "max_steps": cfg.trainer.get("max_steps", -1),
         "precision": str(cfg.trainer.precision),
         "seed": cfg.seed,
+        "train_seed": training_seed(cfg),
     }
 
 

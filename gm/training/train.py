@@ -34,7 +34,7 @@ from gm.training.callbacks import MetricsJSON
 from gm.training.distributed import check_launcher, is_global_zero
 from gm.training.preemption import StopOnSignal
 from gm.training.run_dir import claim_run_dir, record_config
-from gm.training.settings import TRAIN_SETTINGS
+from gm.training.settings import TRAIN_SETTINGS, training_seed
 from gm.training.task import LanguageModelTask
 from gm.training.tensorboard import TAGS, key_hparams
 from gm.training.terminal import silence_known_noise
@@ -82,7 +82,7 @@ def _train(
     evaluation = cfg.get("eval") or {}
     datamodule = TextDataModule(
         data_dir=cfg.paths.data_dir,
-        seed=cfg.seed,
+        seed=training_seed(cfg),
         eval_batch_size=evaluation.get("batch_size"),
         warmup=evaluation.get("warmup", 0),
         **_plain(cfg.data),
@@ -112,7 +112,7 @@ def _train(
     if resuming:
         overrides = [*Run(run_dir).overrides(), *(o for o in overrides if not _is_resume(o))]
     trainer = build_trainer(cfg)
-    L.seed_everything(cfg.seed, workers=True)  # before the weights are initialised
+    L.seed_everything(cfg.seed, workers=True)  # the initial weights draw from `seed`
     task = LanguageModelTask(
         model=model_cfg,
         optimizer=_plain(cfg.optimizer),
@@ -132,6 +132,7 @@ def _train(
             },
             data=data_shape,
             seed=int(cfg.seed),
+            train_seed=None if cfg.get("train_seed") is None else int(cfg.train_seed),
             precision=str(cfg.trainer.get("precision")),
             overrides=overrides,
         ),
@@ -151,6 +152,10 @@ def _train(
     parameters = count_parameters(task)
     for logger in trainer.loggers:  # (each writes on rank 0 only)
         logger.log_hyperparams(key_hparams(cfg, model_name, parameters))
+    # Everything training draws from here on (dropout; the windows draw from the data
+    # module's own generator, seeded alike) follows `train_seed`, so that it and the initial
+    # weights vary apart. A resume then restores the generators saved in its checkpoint.
+    L.seed_everything(training_seed(cfg), workers=True, verbose=False)
     try:
         if count_based:
             count(task, trainer, datamodule, run_dir)

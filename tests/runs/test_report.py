@@ -32,7 +32,7 @@ def test_unfinished_runs_are_listed_with_their_logged_curve(tmp_path: Path) -> N
     runs = write_report([tmp_path / "sweep"], tmp_path / "out")
     assert [r.status for r in runs] == ["finished", "running or stopped"]
     rows = list(csv.DictReader((tmp_path / "out" / "report.csv").open()))
-    assert [float(r["best_val_bpc"]) for r in rows] == [2.5, 2.9]
+    assert [float(r["best_bpc_stateful"]) for r in rows] == [2.5, 2.9]
     assert rows[0]["best_step"] == "20" and rows[1]["best_step"] == "20"
     assert "## Running or stopped" in (tmp_path / "out" / "report.md").read_text()
 
@@ -211,3 +211,82 @@ def test_a_folder_name_with_a_newline_or_a_bar_keeps_the_table_whole(tmp_path: P
             if line.startswith("| ")]  # fmt: skip
     assert [row.split(" | ")[0] for row in rows[2:]] == ["| a b", "| c\\|d"]
     assert all(row.count(" | ") == rows[0].count(" | ") for row in rows)
+
+
+def _seeded(run: Path, seed: int, lr: float, best: float, status_file: str = "metrics.json"):
+    """A finished run of a recorded config (seed, learning rate) whose best stateful bpc is
+    ``best`` at step 20 (chunk +0.1, stateless +2), then a worse last validation."""
+    run.mkdir(parents=True)
+    (run / ".hydra").mkdir()
+    config = {"seed": seed, "train_seed": None, "threads": 1, "optimizer": {"lr": lr},
+              "paths": {"output_dir": str(run)}, "data": {"path": "/corpus.txt"}}  # fmt: skip
+    (run / ".hydra" / "config.yaml").write_text(json.dumps(config))
+    overrides = [f"seed={seed}", f"optimizer.lr={lr}"]
+    (run / ".hydra" / "overrides.yaml").write_text(json.dumps(overrides))
+    history = [
+        {"epoch": e, "step": step, "val/bpc": b, "val/bpc_chunk": b + 0.1,
+         "val/bpc_stateless": b + 2.0}
+        for e, (step, b) in enumerate(((10, best + 1.0), (20, best), (30, best + 0.05)))
+    ]  # fmt: skip
+    (run / "metrics.json").write_text(json.dumps({"final": history[-1], "history": history}))
+
+
+def test_runs_that_differ_only_by_seed_are_summarised_as_a_group(tmp_path: Path) -> None:
+    """Three seeds of one learning rate and two of another: two groups, each with n, mean,
+    sd and the t-interval of every score (hand-computed), compared with the best group."""
+    sweep = tmp_path / "sweep"
+    for job, (seed, lr, best) in enumerate(
+        [(1, 0.003, 2.0), (2, 0.003, 2.1), (3, 0.003, 2.3), (1, 0.01, 2.5), (2, 0.01, 2.6)]
+    ):
+        _seeded(sweep / f"{job}_x", seed, lr, best)
+    write_report([sweep], tmp_path / "out")
+
+    rows = list(csv.DictReader((tmp_path / "out" / "report.csv").open()))
+    assert [r["group"] for r in rows] == ["optimizer.lr=0.003"] * 3 + ["optimizer.lr=0.01"] * 2
+    assert [r["seed"] for r in rows] == ["1", "2", "3", "1", "2"]
+    assert [float(r["best_bpc_chunk"]) for r in rows] == pytest.approx([2.1, 2.2, 2.4, 2.6, 2.7])
+
+    groups = list(csv.DictReader((tmp_path / "out" / "groups.csv").open()))
+    assert [(g["group"], g["runs"], g["seeds"]) for g in groups] == [
+        ("optimizer.lr=0.003", "3", "seed 1, 2, 3"),
+        ("optimizer.lr=0.01", "2", "seed 1, 2"),
+    ]
+    first = {k: float(v) for k, v in groups[0].items() if k.startswith("best_bpc_stateful_")}
+    # 2.0, 2.1, 2.3: mean 2.1333, sd 0.15275, half-width 4.30265 * 0.15275 / sqrt(3) = 0.37945
+    assert first["best_bpc_stateful_n"] == 3
+    assert first["best_bpc_stateful_mean"] == pytest.approx(6.4 / 3)
+    assert first["best_bpc_stateful_sd"] == pytest.approx(0.152753, abs=1e-6)
+    assert first["best_bpc_stateful_low"] == pytest.approx(6.4 / 3 - 0.379456, abs=1e-5)
+    assert first["best_bpc_stateful_high"] == pytest.approx(6.4 / 3 + 0.379456, abs=1e-5)
+    assert float(groups[0]["final_bpc_stateless_mean"]) == pytest.approx(6.4 / 3 + 2.05)
+    assert groups[0]["test_bpc_stateful_n"] == ""  # no test split: no score to summarise
+
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "## Over seeds" in report
+    row = "| optimizer.lr=0.003 | 3 (3) | seed 1, 2, 3 | stateful | 2.1333 ± 0.3795 (sd 0.1528)"
+    assert row in report
+    # Against the best group: +0.4167 with Welch's interval, which here excludes zero.
+    assert "## Differences between groups" in report
+    assert "| optimizer.lr=0.01 | stateful | +0.4167 |" in report
+    line = next(r for r in report.splitlines() if r.startswith("| optimizer.lr=0.01 | stateful"))
+    assert line.endswith("| worse |")
+
+
+def test_a_group_is_drawn_as_its_mean_with_a_band_and_error_bars(tmp_path: Path) -> None:
+    for job, seed in enumerate((1, 2, 3)):
+        _seeded(tmp_path / "sweep" / f"{job}_x", seed, 0.003, 2.0 + 0.1 * seed)
+    _seeded(tmp_path / "sweep" / "3_y", 1, 0.01, 2.9)  # a group of one: drawn as itself
+    runs = [read_run(p) for p in find_runs([tmp_path / "sweep"])]
+    made = figures(runs, [r.row() for r in runs], tmp_path)
+    stateful = made["val_bpc.png"].axes[0]
+    group, single = stateful.lines
+    assert list(group.get_ydata()) == pytest.approx([3.2, 2.2, 2.25])  # the mean of 3 seeds
+    assert list(single.get_ydata()) == pytest.approx([3.9, 2.9, 2.95])
+    (band,) = stateful.collections  # the group's interval, around its mean
+    low, high = band.get_paths()[0].vertices[:, 1].min(), band.get_paths()[0].vertices[:, 1].max()
+    assert low < 2.2 < high and high - low < 2.0
+    legend = [t.get_text() for t in made["val_bpc.png"].legends[0].get_texts()]
+    assert legend[0].startswith("optimizer.lr=0.003: mean of 3 runs (seed 1, 2, 3)")
+    (bars,) = made["best_bpc.png"].axes
+    texts = {t.get_text() for t in bars.texts}
+    assert "2.200 ± 0.248" in texts and "2.900" in texts  # 4.303 * 0.1 / sqrt(3) = 0.248

@@ -51,7 +51,7 @@ def test_a_search_trains_its_trials_and_continues_where_it_stopped(tmp_path, tex
     best = json.loads((out / "best.json").read_text())
     rows = list(csv.DictReader((out / "report.csv").open()))
     assert best["trials"] == 3 and best["failed"] == 0 and len(rows) == 3
-    scores = [float(r["best_val_bpc"]) for r in rows]
+    scores = [float(r["best_bpc_stateful"]) for r in rows]
     assert best["value"] == pytest.approx(min(scores))
     assert Path(best["run"]).name == rows[scores.index(min(scores))]["run"]
     # Every trial is an ordinary run: its own directory, overrides and bundle.

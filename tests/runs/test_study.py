@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from pathlib import Path
@@ -16,7 +17,7 @@ from gm.modes import MODES
 from gm.run import RunRecord
 from gm.runs import study
 from gm.runs.study import run_label, write_study
-from tests.conftest import FAST_TRAIN, run_script, run_train
+from tests.conftest import FAST_TRAIN, run_multirun, run_script, run_train
 
 
 def test_study_of_two_runs_writes_report_and_figures(trained_run: Path, tmp_path: Path):
@@ -243,6 +244,7 @@ def test_study_figures_name_their_run_and_are_readable(
               "known_words": 1.0}  # fmt: skip
     results = [
         {"path": f"/runs/astra_alpha/{t}", "label": f"astra_alpha (carried) · {t}",
+         "experiment": t, "seeds": [1, None],
          "name": "astra_alpha", "carry_state": True, "spec": {}, "parameters": 10,
          "seq_len": 2, "scores": scores, "curves": {m: [2.0, 1.0, 1.5] for m in MODES},
          "samples": {m: sample for m in MODES}, "overfitting_onset": None}
@@ -260,3 +262,74 @@ def test_study_figures_name_their_run_and_are_readable(
     for name in ("bpc_by_mode.png", "loss_by_position_0.png"):
         height, width = plt.imread(tmp_path / name).shape[:2]
         assert width >= 1200 and height >= 700, (name, width, height)
+
+
+def _result(path: str, seed: int, carry: bool, stateful: float, chunk: float) -> dict:
+    scores = {
+        "stateful": {"loss": stateful * 0.69, "bpc": stateful},
+        "chunk": {"loss": chunk * 0.69, "bpc": chunk},
+        "stateless": {"loss": (stateful + 2) * 0.69, "bpc": stateful + 2},
+    }
+    return {
+        "path": path, "experiment": f"gru {carry}", "seeds": [seed, None],
+        "label": f"gru · {path}", "name": "gru", "carry_state": carry, "spec": {"cell": "gru"},
+        "scores": scores,
+    }  # fmt: skip
+
+
+def test_the_cost_of_a_reset_is_a_paired_difference_over_seeds() -> None:
+    """Per seed chunk − stateful, then their mean and t-interval: seeds that move both modes
+    together cancel out, so a cost smaller than the seeds' spread is still decided."""
+    results = [
+        _result("a", 1, True, 2.40, 2.46),
+        _result("b", 2, True, 2.50, 2.55),
+        _result("c", 3, True, 2.45, 2.52),
+        _result("d", 1, False, 2.44, 2.46),
+        _result("e", 2, False, 2.46, 2.49),
+    ]
+    carried, windowed = study.group_results(results)
+    assert carried["runs"] == ["a", "b", "c"] and carried["seeds"] == "seed 1, 2, 3"
+    assert carried["label"] == "gru (carried)" and windowed["label"] == "gru (windowed)"
+    cost = carried["reset_costs"]["chunk"]["bpc"]  # 0.06, 0.05, 0.07
+    assert cost.mean == pytest.approx(0.06) and cost.sd == pytest.approx(0.01)
+    assert cost.half_width == pytest.approx(4.302653 * 0.01 / 3**0.5, rel=1e-5)
+    assert cost.excludes(0.0)
+    spread = carried["scores"]["stateful"]["bpc"]
+    assert spread.mean == pytest.approx(2.45) and spread.sd == pytest.approx(0.05)
+    assert spread.half_width > cost.mean  # the seeds' spread is wider than the cost
+
+    lines = "\n".join(study.seed_tables([carried, windowed]))
+    assert "| gru (carried) | 3 | chunk − stateful | +0.0600 | [+0.0352, +0.0848] |" in lines
+    assert "+0.060, +0.050, +0.070 | decided |" in lines
+    regimes = "\n".join(study.regime_tables([carried, windowed]))
+    assert "| carried state | 3 | 2.450 ± 0.124 |" in regimes
+    assert "| windowed − carried (95%, Welch) |" in regimes and "not decided" in regimes
+
+
+@pytest.mark.slow
+def test_a_three_seed_sweep_is_one_group_in_the_report_and_the_study(
+    tmp_path: Path, text_file: Path
+) -> None:
+    sweep = tmp_path / "sweep"
+    proc = run_multirun(sweep, f"data.path={text_file}", *FAST_TRAIN, "model=rnn", "seed=1,2,3")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # The sweep's own report (written at its end) has the group.
+    groups = list(csv.DictReader((sweep / "groups.csv").open()))
+    assert len(groups) == 1 and groups[0]["runs"] == "3" and groups[0]["seeds"] == "seed 1, 2, 3"
+    assert groups[0]["best_bpc_stateful_n"] == "3" and float(groups[0]["best_bpc_stateful_sd"]) > 0
+    assert "## Over seeds" in (sweep / "report.md").read_text()
+
+    out = tmp_path / "study"
+    proc = run_script(
+        "gm.study", f"runs=[{sweep}]", "samples.max_new_tokens=20", "batch_size=4",
+        f"hydra.run.dir={out}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads((out / "study.json").read_text())
+    (group,) = record["groups"]
+    assert len(group["runs"]) == 3 and group["seeds"] == "seed 1, 2, 3"
+    per_run = [r["scores"]["chunk"]["bpc"] - r["scores"]["stateful"]["bpc"] for r in record["runs"]]
+    cost = group["reset_costs"]["chunk"]["bpc"]
+    assert cost["n"] == 3 and cost["mean"] == pytest.approx(sum(per_run) / 3)
+    assert cost["low"] < cost["mean"] < cost["high"]
+    assert "What a reset costs" in (out / "study.md").read_text()

@@ -59,7 +59,7 @@ def test_multirun_runs_every_job_reports_a_failure_and_writes_the_report(
     assert [r["status"] for r in rows] == ["finished", "finished", "failed"]
     for row in rows[:2]:
         assert row["model"] == "rnn" and int(row["parameters"]) > 0
-        for key in ("best_val_bpc", "final_bpc_stateful", "final_bpc_chunk",
+        for key in ("best_bpc_stateful", "final_bpc_stateful", "final_bpc_chunk",
                     "final_bpc_stateless", "wall_time_s", "tokens_per_s"):  # fmt: skip
             assert math.isfinite(float(row[key])) and float(row[key]) > 0, key
     assert "optimizer.lr must be a number > 0" in rows[2]["error"]

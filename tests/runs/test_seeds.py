@@ -1,0 +1,94 @@
+"""Which runs form one group over seeds: equal configs but for the seeds, nothing else."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from gm.runs.seeds import describe_seeds, experiment_key, group_by, group_labels
+
+CONFIG: dict[str, Any] = {
+    "seed": 1,
+    "train_seed": None,
+    "threads": 1,
+    "paths": {"root_dir": "/a", "output_dir": "/a/outputs/x"},
+    "data": {"path": "/a/input.txt", "batch_size": 64, "carry_state": True},
+    "optimizer": {"lr": 0.003},
+    "callbacks": {"checkpoint": {"every_n_train_steps": 200, "monitor": "val/loss"}},
+}
+
+
+def _with(**changes: Any) -> dict[str, Any]:
+    config = copy.deepcopy(CONFIG)
+    for dotted, value in changes.items():
+        *parents, key = dotted.split("__")
+        table = config
+        for parent in parents:
+            table = table[parent]
+        table[key] = value
+    return config
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"seed": 2},
+        {"train_seed": 7},
+        {"threads": 2},
+        {"paths__output_dir": "/b/run"},
+        {"data__path": "/elsewhere/input.txt"},
+        {"callbacks__checkpoint__every_n_train_steps": 50},
+    ],
+    ids=lambda c: next(iter(c)),
+)
+def test_runs_that_differ_only_by_seed_or_where_they_ran_are_one_experiment(
+    changes: dict[str, Any],
+) -> None:
+    assert experiment_key(_with(**changes), "abc") == experiment_key(CONFIG, "abc")
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"optimizer__lr": 0.001},
+        {"data__carry_state": False},
+        {"data__batch_size": 32},
+        {"callbacks__checkpoint__monitor": "val/loss_chunk"},
+        {"compile": True},  # a key one config has and the other has not
+    ],
+    ids=lambda c: next(iter(c)),
+)
+def test_two_configurations_are_never_one_experiment(changes: dict[str, Any]) -> None:
+    assert experiment_key(_with(**changes), "abc") != experiment_key(CONFIG, "abc")
+
+
+def test_the_text_counts_by_its_digest_and_else_by_its_path() -> None:
+    assert experiment_key(CONFIG, "abc") != experiment_key(CONFIG, "def")  # another corpus
+    moved = _with(data__path="/elsewhere/input.txt")
+    assert experiment_key(moved, None) != experiment_key(CONFIG, None)  # no digest: the path
+
+
+def test_groups_keep_the_order_first_met() -> None:
+    items = ["b1", "a1", "b2", "c1", "a2"]
+    assert group_by(items, lambda s: s[0]) == [["b1", "b2"], ["a1", "a2"], ["c1"]]
+
+
+def test_group_labels_name_what_differs_seeds_aside() -> None:
+    overrides = [
+        ["model=rnn", "seed=1", "data.carry_state=true"],
+        ["model=rnn", "seed=1", "data.carry_state=false"],
+    ]
+    assert group_labels(overrides) == ["data.carry_state=true", "data.carry_state=false"]
+    assert group_labels([["model=rnn", "seed=3"]]) == ["all runs"]
+    # Groups the overrides do not tell apart (another corpus at one path) are numbered.
+    assert group_labels([["seed=1"], ["seed=2"]]) == ["(defaults) #1", "(defaults) #2"]
+
+
+def test_seeds_in_words() -> None:
+    assert describe_seeds([(1, None), (2, None), (3, None)]) == "seed 1, 2, 3"
+    assert describe_seeds([(1, 1), (1, 2), (1, 3)]) == "seed 1; train_seed 1, 2, 3"
+    assert describe_seeds([(1, None), (2, 1)]) == "seed 1, 2; train_seed 1"
+    assert describe_seeds([(1, None), (1, None)]) == "seed 1 (1 repeated)"
+    assert describe_seeds([(None, None)]) == "seed ?"
