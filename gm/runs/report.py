@@ -108,6 +108,14 @@ class RunReport:
         """``(step, value)`` of a logged scalar."""
         return [(step, value) for step, value, _ in self.scalars.get(tag, [])]
 
+    def _at(self, validation: dict[str, Any], tag: str) -> float | None:
+        """``tag`` at a validation of the history: its own record, else the logged value at
+        its step; None without one."""
+        if "step" not in validation:
+            return None
+        value = validation.get(tag)
+        return value if value is not None else _value_at(self, tag, validation["step"])
+
     def row(self) -> dict[str, Any]:
         """The run's line of ``report.csv``: blanks where a value is not known (yet)."""
         m = self.metrics
@@ -117,10 +125,7 @@ class RunReport:
         # A non-finite validation is stored as null: it is never the best.
         best = min(history, key=lambda h: _or_inf(h.get(CURVE)), default={})
         # Every mode at that step: the same weights (a running run's come from its logs).
-        at_best = {
-            mode: best.get(tag) if best.get(tag) is not None else _value_at(self, tag, best["step"])
-            for mode, tag in BPC_TAGS.items()
-        } if "step" in best else {}  # fmt: skip
+        at_best = {mode: self._at(best, tag) for mode, tag in BPC_TAGS.items()}
         final = m.get("final") or (history[-1] if history else {})
         onset = overfitting_onset(m.get("history") or [])
         test = m.get("test") or {}
@@ -143,7 +148,7 @@ class RunReport:
             "tokens_per_s": m.get("train_tokens_per_s") or "",
             "best_step": best.get("step", ""),
             "overfit_epoch": onset["epoch"] if onset else "",
-            **{f"best_bpc_{mode}": _blank(at_best.get(mode)) for mode in MODES},
+            **{f"best_bpc_{mode}": _blank(at_best[mode]) for mode in MODES},
             **{f"final_bpc_{mode}": final.get(tag, "") for mode, tag in BPC_TAGS.items()},
             **{f"test_bpc_{mode}": test.get(mode, {}).get("bpc", "") for mode in MODES},
             "error": self.error,
