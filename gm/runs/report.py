@@ -565,10 +565,13 @@ def _mean_curve(
 
 
 def _mode_points(run: RunReport, tag: str) -> list[tuple[int, float | None]]:
-    """``(step, value)`` of one mode's validations: a finished run's own record first (its
-    steps are the table's), else the logged curve (a run in progress, or a record written
-    before every mode was kept in it)."""
-    history = [(h["step"], h.get(tag)) for h in run.metrics.get("history", []) if "step" in h]
+    """``(step, value)`` of one mode's validations from the untrained model's (step 0) on: a
+    finished run's own record first (its steps are the table's), else the logged curve (a
+    run in progress, or a record written before every mode was kept in it)."""
+    initial = run.metrics.get("initial")
+    validations = [initial] if isinstance(initial, dict) else []
+    validations += run.metrics.get("history", [])
+    history = [(h["step"], h.get(tag)) for h in validations if "step" in h]
     if any(value is not None for _, value in history):
         return history
     return list(run.curve(tag))

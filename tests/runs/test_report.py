@@ -290,3 +290,20 @@ def test_a_group_is_drawn_as_its_mean_with_a_band_and_error_bars(tmp_path: Path)
     (bars,) = made["best_bpc.png"].axes
     texts = {t.get_text() for t in bars.texts}
     assert "2.200 ± 0.248" in texts and "2.900" in texts  # 4.303 * 0.1 / sqrt(3) = 0.248
+
+
+def test_every_curve_starts_at_the_untrained_models_validation(tmp_path: Path) -> None:
+    """A run with one validation is a line from step 0, not a lone dot."""
+    run = tmp_path / "0_one"
+    run.mkdir()
+    initial = {"step": 0, "val/bpc": 6.0, "val/bpc_chunk": 6.0, "val/bpc_stateless": 6.0}
+    history = [{"epoch": 0, "step": 10, "val/bpc": 3.0, "val/bpc_chunk": 3.1,
+                "val/bpc_stateless": 4.0}]  # fmt: skip
+    (run / "metrics.json").write_text(json.dumps({"initial": initial, "history": history}))
+    runs = [read_run(run)]
+    rows = [runs[0].row()]
+    made = figures(runs, rows, tmp_path)
+    for ax, last in zip(made["val_bpc.png"].axes, (3.0, 3.1, 4.0), strict=True):
+        (line,) = ax.lines
+        assert list(line.get_xdata()) == [0, 10] and list(line.get_ydata()) == [6.0, last]
+    assert rows[0]["best_step"] == 10  # the untrained model is never the best
