@@ -65,8 +65,9 @@ def set_precision(model: torch.nn.Module, precision: str, device: torch.device):
 ON_UNKNOWN = ("error", "skip")
 
 
-def encode_prompt(trained: TrainedModel, prompt: str, on_unknown: str) -> list[int]:
-    """Prompt ids; characters the tokenizer never saw are an error or, on request, dropped."""
+def encode_prompt(trained: TrainedModel, prompt: str, on_unknown: str) -> tuple[list[int], str]:
+    """Prompt ids and the text they encode; characters the tokenizer never saw are an error
+    or, on request, dropped with a line on stderr that names them."""
     if on_unknown not in ON_UNKNOWN:
         raise UserError(f"on_unknown must be error or skip, got {on_unknown!r}")
     missing = trained.tokenizer.unknown(prompt)
@@ -76,12 +77,18 @@ def encode_prompt(trained: TrainedModel, prompt: str, on_unknown: str) -> list[i
             "remove them or pass on_unknown=skip"
         )
     if missing:
+        dropped = sum(c in set(missing) for c in prompt)
         prompt = "".join(c for c in prompt if c not in set(missing))
+        print(
+            f"on_unknown=skip: dropped {dropped} character{'' if dropped == 1 else 's'} this "
+            f"model never saw ({', '.join(map(repr, missing))}); the prompt is {prompt!r}",
+            file=sys.stderr,
+        )
     ids = trained.tokenizer.encode(prompt)
     if not ids:
         dropped = " after dropping the characters this model never saw" if missing else ""
         raise UserError(f"the prompt is empty{dropped}; give at least one character")
-    return ids
+    return ids, prompt
 
 
 def training_vocabulary(trained: TrainedModel, corpus: str | None) -> set[str] | None:
@@ -135,7 +142,8 @@ def run(
     device = pick_device(cfg.device)
     trained = load_trained(cfg.ckpt)
     options.check(trained.tokenizer.vocab_size)
-    prompt = encode_prompt(trained, prompt_string, cfg.on_unknown)
+    # The echo is the text the model reads: with on_unknown=skip, without what it dropped.
+    prompt, prompt_string = encode_prompt(trained, prompt_string, cfg.on_unknown)
     model = trained.model.to(device)
     precision = set_precision(model, cfg.precision, device)
     window = int(cfg.window or trained.seq_len)

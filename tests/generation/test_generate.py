@@ -122,9 +122,13 @@ def test_bad_options_are_refused(trained_run: Path, overrides, needle: str) -> N
         generate_text(trained_run, **overrides)
 
 
-def test_unknown_characters_can_be_skipped(trained_run: Path) -> None:
-    text, _ = generate_text(trained_run, prompt="To ☃be", on_unknown="skip", max_new_tokens=5)
-    assert text.startswith("To ☃be")  # the prompt is echoed as given, generated from "To be"
+def test_unknown_characters_can_be_skipped(
+    trained_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text, _ = generate_text(trained_run, prompt="To ☃be☃", on_unknown="skip", max_new_tokens=5)
+    assert text.startswith("To be")  # the echo is what the model read
+    said = capsys.readouterr().err
+    assert "dropped 2 characters this model never saw ('☃')" in said and "'To be'" in said
 
 
 def test_bad_paths_exit_2_with_one_sentence(tmp_path: Path) -> None:
