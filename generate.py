@@ -11,7 +11,11 @@ from omegaconf import DictConfig
 
 from gm.cli import run_or_exit
 from gm.config import CONF_DIR
-from gm.generation.prompt import take_prompt
+from gm.help import exit_with_help, wants_help
+
+USAGE = (
+    "usage: python generate.py ckpt=RUN_DIR [mode=stateful|chunk|stateless|compare] [key=value ...]"
+)
 
 PROMPT: str | None = None  # the free-text prompt of this command, when it gives one
 
@@ -25,5 +29,9 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    if wants_help(sys.argv):  # this command's own keys, not the training groups
+        exit_with_help(CONF_DIR / "generate.yaml", USAGE)
+    from gm.generation.prompt import take_prompt  # (gm.generation brings torch: after --help)
+
     sys.argv, PROMPT = run_or_exit(take_prompt, sys.argv)
     main()

@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "gm.config",
             "gm.runtime",
             "gm.cli",
+            "gm.help",
             "gm.modes",
             "gm.figures",
             "gm.state",
