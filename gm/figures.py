@@ -32,8 +32,10 @@ RUN_COLORS = plt.get_cmap("tab10").colors  # one colour per run, the same in eve
 def _wrap(text: str, width: int) -> str:
     """Long titles and labels on several lines rather than cut off at the figure's edge;
     the line breaks ``text`` has are kept."""
-    # Never inside a word: a path or a date (2026-05-01) stays whole on its line.
-    fill = textwrap.TextWrapper(width, break_long_words=False, break_on_hyphens=False).fill
+    # Never inside a word that fits a line: a path or a date (2026-05-01) stays whole on its
+    # line; only a word longer than a whole line (a sweep job's path) is cut, since it
+    # would otherwise run past both edges of the figure.
+    fill = textwrap.TextWrapper(width, break_long_words=True, break_on_hyphens=False).fill
     return "\n".join(fill(line) for line in text.splitlines())
 
 
@@ -70,7 +72,7 @@ def loss_by_position_figure(curves: dict[str, list[float]], title: str = "") -> 
     )
     ax.set_ylabel("validation loss (nats per token; lower is better)", fontsize=FONT["label"])
     what = "Validation loss at each position of a chunk, in the three inference modes"
-    ax.set_title(_wrap(f"{what}\n{title}" if title else what, 90), fontsize=FONT["title"])
+    ax.set_title(_wrap(f"{what}\n{title}" if title else what, 80), fontsize=FONT["title"])
     ax.tick_params(labelsize=FONT["ticks"])
     if ax.lines:
         # Below the axes: inside, it would hide the curves' first positions, where the
@@ -127,7 +129,7 @@ def bar_figure(
     ax.tick_params(axis="y", labelsize=FONT["ticks"])
     ax.margins(y=0.12)  # room for the value labels above the bars
     ax.set_ylabel(ylabel, fontsize=FONT["label"])
-    ax.set_title(_wrap(title, 90), fontsize=FONT["title"])
+    ax.set_title(_wrap(title, 80), fontsize=FONT["title"])
     if modes:
         # Below the figure: inside the axes it would hide the tallest bars' values.
         fig.legend(

@@ -79,3 +79,19 @@ def test_mode_curves_have_one_panel_per_mode_and_one_colour_per_run(tmp_path: Pa
     assert all(ax.get_xlabel() == "optimizer step" for ax in fig.axes)
     width, height = _pixels(fig, tmp_path)
     assert width >= 1200 and height >= 700, (width, height)
+
+
+def test_a_title_longer_than_the_figure_wraps_inside_it() -> None:
+    """A sweep job's path is one long word: it is cut across lines rather than run past
+    both edges of the figure."""
+    job = (
+        "outputs/multirun/2026-12-04_10-00-00/"
+        + "3_"
+        + ",".join(f"model.hidden_dim={n},optimizer.lr=0.00{n}" for n in range(1, 6))
+    )
+    fig = loss_by_position_figure(CURVES, f"astra_alpha · {job} · step 240")
+    fig.canvas.draw()
+    box = fig.axes[0].title.get_window_extent()
+    width = fig.get_size_inches()[0] * fig.dpi
+    assert box.x0 >= 0 and box.x1 <= width, (box.x0, box.x1, width)
+    plt.close(fig)

@@ -361,7 +361,8 @@ def write_study(results: list[dict[str, Any]], out: Path) -> Path:
               "validation is worse while the training loss is lower):", ""]  # fmt: skip
     for r in results:
         onset = r.get("overfitting_onset")
-        seen = f"after epoch {onset['epoch']}" if onset else "not seen (or no training history)"
+        # (metrics.json counts epochs from 0; people from 1)
+        seen = f"after epoch {onset['epoch'] + 1}" if onset else "not seen (or no training history)"
         lines.append(f"- {r['label']}: {seen}")
 
     bars = {g["label"]: {m: g["scores"][m]["bpc"].mean for m in MODES} for g in groups}
@@ -385,7 +386,9 @@ def write_study(results: list[dict[str, Any]], out: Path) -> Path:
         # Run and model are in the label; the step, where the result has it, says which
         # checkpoint was scored.
         step = f" · step {r['step']}" if r.get("step") is not None else ""
-        title = f"{r['label']} · {r['path']}{step} · study of the validation split"
+        # The run's own directory names it; the folders above it are in the study's table.
+        where = "/".join(Path(r["path"]).parts[-2:])
+        title = f"{r['label']} · {where}{step} · study of the validation split"
         save(loss_by_position_figure(r["curves"], title), out / name)
         lines.append(f"![{r['label']}]({name})")
 
