@@ -33,8 +33,9 @@ def metric_key(name: str, mode: str) -> str:
 
 def best_key(name: str, mode: str) -> str:
     """The logged tag of metric ``name`` in ``mode`` at the best validation so far (the one
-    with the lowest stateful loss): ``best/val_bpc_chunk``."""
-    return "best/" + metric_key(name, mode).replace("/", "_")
+    with the lowest stateful loss): ``val_best/bpc_chunk`` (after ``val/`` in TensorBoard's
+    alphabetical order of groups)."""
+    return "val_best/" + metric_key(name, mode).removeprefix("val/")
 
 
 def mode_nll(

@@ -3,14 +3,21 @@
 - **Run names.** The event files go straight into the run directory, so
   ``tensorboard --logdir outputs`` names every run by its directory
   (``astra_alpha/2026-11-29_10-00-00``, ``multirun/<time>/3_model=leviathan``).
+- **The three modes in three colours.** TensorBoard colours lines by run, so each mode's
+  validation loss and bpc are also written as a run of their own, ``<run>/modes/<mode>``,
+  under one tag (``modes/loss``, ``modes/bpc``): one chart overlays the three modes in three
+  colours, and a sweep's runs each bring three more. The group ``modes`` sorts first among
+  the groups (then ``train``, ``val``, ``val_best``), so the study's chart opens first.
 - **Scalars** carry a description with their unit (``TAGS``; hover a chart's title).
 - **HParams**: the run's key settings (``key_hparams``) against its best validation in
   the three modes (``BEST_TAGS``, logged by ``MetricsJSON`` at every validation), so a
-  sweep compares in the table and parallel-coordinates views.
+  sweep compares in the table and parallel-coordinates views. TensorBoard shows five
+  columns until asked for more, those it is told *differ* first: gm marks the settings
+  the command line set (a sweep's axes), then the model-defining ones (``shown_hparams``).
 - **Custom Scalars**: the three modes on one chart (the study's result: the gap between
   carried and reset state), and the training loss against the validation loss.
 - **Text**: at every validation, a sample in each mode from one prompt and seed
-  (``TextSamples``).
+  (``gm.training.samples.Samples``).
 
 Every value is logged at the optimizer step it was measured after: step 0 is the
 untrained model, validation after *N* steps is at step *N*, like the figures and
@@ -22,13 +29,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import lightning as L
-import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
-from gm.data.streams import SEQ_LEN
 from gm.evaluation import best_key, metric_key
 from gm.modes import BY_NAME, MODES
 from gm.training.settings import training_seed
@@ -59,13 +63,20 @@ TAGS: dict[str, str] = {
 }
 # The HParams view's metric columns.
 BEST_TAGS = [best_key(name, mode) for name in ("loss", "bpc") for mode in MODES]
+# The per-mode runs' tags: a mode's val/<name>, written into <run>/modes/<mode>.
+MODE_TAGS: dict[str, str] = {
+    f"modes/{name}": f"{unit}; one line per mode (stateful, chunk, stateless), each a run of "
+    "its own so that each has its own colour"
+    for name, unit in _UNITS.items()
+    if name != "ppl"
+}
 
 # Custom Scalars: each chart overlays tags matched by regular expressions.
 LAYOUT = {
     "the three inference modes": {
-        f"val/{name}: {' vs '.join(MODES)} ({unit})": [
+        f"val/{name}: {' vs '.join(MODES)} ({unit}), one colour per mode": [
             "Multiline",
-            [f"^{metric_key(name, mode)}$" for mode in MODES],
+            [f"^modes/{name}$"],
         ]
         for name, unit in (("loss", "nats/token"), ("bpc", "bits/char"))
     },
@@ -76,6 +87,32 @@ LAYOUT = {
         ],
     },
 }
+
+
+# The HParams columns' sources on the command line: an override of one of these keys (or
+# of the model group) makes its column one of the five shown first.
+HPARAM_KEYS: dict[str, str] = {
+    "model": "model",
+    "cell": "model.cell",
+    "emb_dim": "model.emb_dim",
+    "hidden_dim": "model.hidden_dim",
+    "num_layers": "model.num_layers",
+    "dropout": "model.dropout",
+    "lr": "optimizer.lr",
+    "weight_decay": "optimizer.weight_decay",
+    "batch_size": "data.batch_size",
+    "seq_len": "data.seq_len",
+    "carry_state": "data.carry_state",
+    "tokenizer": "data",
+    "max_epochs": "trainer.max_epochs",
+    "max_steps": "trainer.max_steps",
+    "precision": "trainer.precision",
+    "seed": "seed",
+    "train_seed": "train_seed",
+}
+# What a run is, when the command line varied less than five columns' worth.
+MODEL_DEFINING = ["model", "lr", "hidden_dim", "num_layers", "parameters", "emb_dim"]
+SHOWN_COLUMNS = 5  # what TensorBoard's HParams table shows before "show more"
 
 
 def key_hparams(cfg: DictConfig, model_name: str, parameters: int) -> dict[str, Any]:
@@ -103,6 +140,14 @@ def key_hparams(cfg: DictConfig, model_name: str, parameters: int) -> dict[str, 
     }
 
 
+def shown_hparams(overrides: list[str]) -> list[str]:
+    """The HParams columns TensorBoard shows first: those the command line set (a sweep's
+    axes, e.g. ``optimizer.lr=…`` → ``lr``), then the model-defining ones, five in all."""
+    keys = {o.lstrip("+~").split("=", 1)[0] for o in overrides}
+    varied = [name for name, key in HPARAM_KEYS.items() if key in keys]
+    return list(dict.fromkeys([*varied, *MODEL_DEFINING]))[:SHOWN_COLUMNS]
+
+
 class TensorBoard(TensorBoardLogger):
     """Lightning's TensorBoard logger writing into the run directory itself, with tag
     descriptions, the HParams summary and the custom-scalars layout."""
@@ -111,14 +156,21 @@ class TensorBoard(TensorBoardLogger):
         kwargs.setdefault("default_hp_metric", False)  # gm logs its own HParams metrics
         super().__init__(save_dir, name="", version="", **kwargs)
         self._described: set[str] = set()
+        self._mode_writers: dict[str, Any] = {}
 
     @rank_zero_only
     def log_hyperparams(
-        self, params: dict[str, Any], metrics: dict[str, Any] | None = None, step: int | None = None
+        self,
+        params: dict[str, Any],
+        metrics: dict[str, Any] | None = None,
+        step: int | None = None,
+        shown: list[str] | None = None,
     ) -> None:
-        """``hparams.yaml``, the HParams summary (``params`` against ``BEST_TAGS``) and the
-        custom-scalars layout; the metrics' values are the ``BEST_TAGS`` scalars."""
+        """``hparams.yaml``, the HParams summary (``params`` against ``BEST_TAGS``, the
+        ``shown`` columns marked to come first) and the custom-scalars layout; the metrics'
+        values are the ``BEST_TAGS`` scalars."""
         super().log_hyperparams(params, metrics, step)
+        from tensorboard.plugins.hparams import plugin_data_pb2
         from torch.utils.tensorboard.summary import custom_scalars, hparams
 
         plain = {
@@ -126,7 +178,14 @@ class TensorBoard(TensorBoardLogger):
         }
         writer = self.experiment._get_file_writer()
         # hparams() reads only the metrics' names; their values come from the scalars.
-        for summary in hparams(plain, dict.fromkeys(BEST_TAGS, 0.0)):
+        experiment, *session = hparams(plain, dict.fromkeys(BEST_TAGS, 0.0))
+        value = experiment.value[0]
+        data = plugin_data_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content)
+        for info in data.experiment.hparam_infos:
+            # TensorBoard sorts the columns that "differ" first and shows five.
+            info.differs = info.name in (shown or [])
+        value.metadata.plugin_data.content = data.SerializeToString()
+        for summary in (experiment, *session):
             writer.add_summary(summary)
         writer.add_summary(custom_scalars(LAYOUT))
 
@@ -152,65 +211,36 @@ class TensorBoard(TensorBoardLogger):
         rest = {k: v for k, v in plain.items() if k not in first}
         if rest:
             super().log_metrics(rest, step)
+        self._log_modes(plain, step)
 
+    def _log_modes(self, metrics: dict[str, float], step: int | None) -> None:
+        """Each mode's validation loss and bpc again, as ``modes/<name>`` in the mode's own
+        run (``<run>/modes/<mode>``), so that TensorBoard draws each mode in its colour."""
+        from tensorboard.compat.proto.summary_pb2 import Summary
+        from tensorboard.plugins.scalar.metadata import create_summary_metadata
+        from torch.utils.tensorboard import SummaryWriter
 
-class TextSamples(L.Callback):
-    """At every validation, ``tokens`` sampled tokens in each mode, logged as TensorBoard
-    text. The prompt is ``prompt_tokens`` tokens of the validation text from its first line
-    break on, and every sample draws from a generator seeded with ``seed``: the samples of
-    two validations differ only by what the model has learned."""
-
-    def __init__(
-        self, tokens: int = 200, prompt_tokens: int = 32, temperature: float = 0.8, seed: int = 0
-    ) -> None:
-        self.tokens, self.prompt_tokens = tokens, prompt_tokens
-        self.temperature, self.seed = temperature, seed
+        for mode in MODES:
+            values = []
+            for tag, description in MODE_TAGS.items():
+                key = metric_key(tag.removeprefix("modes/"), mode)
+                if key not in metrics:
+                    continue
+                value = Summary.Value(tag=tag, simple_value=metrics[key])
+                if mode not in self._mode_writers:  # a tag's first value carries its text
+                    value.metadata.CopyFrom(
+                        create_summary_metadata(display_name=tag, description=description)
+                    )
+                values.append(value)
+            if not values:
+                continue
+            if mode not in self._mode_writers:
+                path = os.path.join(self.log_dir, "modes", mode)
+                self._mode_writers[mode] = SummaryWriter(path)
+            self._mode_writers[mode]._get_file_writer().add_summary(Summary(value=values), step)
 
     @rank_zero_only
-    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        writers = [lg.experiment for lg in trainer.loggers if hasattr(lg.experiment, "add_text")]
-        datamodule = trainer.datamodule
-        if trainer.sanity_checking or not writers or not hasattr(datamodule, "val_ids"):
-            return
-        samples = self.samples(pl_module, datamodule)
-        for writer in writers:
-            for mode, text in samples.items():
-                writer.add_text(f"samples/{mode}", text, trainer.global_step)
-
-    def samples(self, pl_module: L.LightningModule, datamodule: Any) -> dict[str, str]:
-        """One markdown sample per mode."""
-        from gm.generation.generate import generate
-        from gm.generation.sampling import SamplingOptions
-
-        tokenizer = datamodule.tokenizer
-        # From the first line that starts within the validation text, not mid-word.
-        head = datamodule.val_ids[: 16 * self.prompt_tokens].tolist()
-        start = next((i + 1 for i, t in enumerate(head) if "\n" in tokenizer.decode([t])), 0)
-        prompt = (head[start:] if start < len(head) else head)[: self.prompt_tokens]
-        options = SamplingOptions(temperature=self.temperature)
-        window = pl_module.hparams.get("seq_len") or SEQ_LEN
-        model, was_training = pl_module.model, pl_module.model.training
-        model.eval()  # no dropout: the sample shows the model, not a noisy copy of it
-        try:
-            out = {}
-            for mode in MODES:
-                # A generator of its own: sampling never moves the training's random streams.
-                generator = torch.Generator().manual_seed(self.seed)
-                new = generate(model, prompt, self.tokens, mode, options, generator, window=window)
-                out[mode] = _markdown(tokenizer.decode(prompt), tokenizer.decode(new), mode)
-            return out
-        finally:
-            model.train(was_training)
-
-
-def _markdown(prompt: str, text: str, mode: str) -> str:
-    """Prompt and continuation as two indented (verbatim) blocks: TensorBoard renders
-    text as markdown, which would eat newlines and Shakespeare's punctuation."""
-
-    def block(s: str) -> str:
-        return "\n".join("    " + line for line in s.split("\n"))
-
-    return (
-        f"**{mode}** ({BY_NAME[mode].generates}); the prompt, from the validation text:\n\n"
-        f"{block(prompt)}\n\ncontinuation:\n\n{block(text)}"
-    )
+    def finalize(self, status: str) -> None:
+        super().finalize(status)
+        for writer in self._mode_writers.values():
+            writer.close()

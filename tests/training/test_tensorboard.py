@@ -13,7 +13,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 from gm.evaluation import best_key, metric_key
 from gm.modes import MODES
-from gm.training.tensorboard import BEST_TAGS, TAGS
+from gm.training.tensorboard import BEST_TAGS, TAGS, shown_hparams
 from tests.conftest import FAST_TRAIN, run_train
 
 TWO_EPOCHS = [*FAST_TRAIN, "trainer.max_epochs=2", "trainer.log_every_n_steps=1"]
@@ -84,8 +84,67 @@ def test_the_three_modes_share_a_chart_and_train_meets_validation(events):
     )
     charts = {c.title: list(c.multiline.tag) for cat in layout.category for c in cat.chart}
     loss = next(tags for title, tags in charts.items() if title.startswith("val/loss"))
-    assert loss == [f"^{metric_key('loss', mode)}$" for mode in MODES]
+    assert loss == ["^modes/loss$"]  # matched in the three mode runs: three colours
     assert any("^train/loss$" in tags and "^val/loss$" in tags for tags in charts.values())
+
+
+def test_the_three_modes_are_three_runs_of_one_tag(run, events):
+    """TensorBoard colours by run: each mode is a run of its own under the run directory,
+    with the same tag, and the values the run logged for that mode."""
+    from tensorboard.backend.event_processing.plugin_event_multiplexer import EventMultiplexer
+
+    mux = EventMultiplexer(size_guidance={"tensors": 0})
+    mux.AddRunsFromDirectory(str(run.parent))
+    mux.Reload()
+    runs = {name for name, tags in mux.Runs().items() if "modes/loss" in tags["tensors"]}
+    assert runs == {f"run/modes/{mode}" for mode in MODES}
+    for mode in MODES:
+        for name in ("loss", "bpc"):
+            ours = [(e.step, _value(e)) for e in mux.Tensors(f"run/modes/{mode}", f"modes/{name}")]
+            theirs = [(e.step, _value(e)) for e in events.Tensors(metric_key(name, mode))]
+            assert ours == theirs and len(ours) == 3  # step 0 and two validations
+    # The stateful and the stateless curves differ: three series, not one drawn thrice.
+    assert mux.Tensors("run/modes/stateful", "modes/loss")[-1].tensor_proto.float_val != (
+        mux.Tensors("run/modes/stateless", "modes/loss")[-1].tensor_proto.float_val
+    )
+    assert (
+        "one line per mode"
+        in mux.SummaryMetadata("run/modes/chunk", "modes/loss").summary_description
+    )
+
+
+def test_the_study_group_sorts_first_among_the_scalar_groups(events):
+    groups = sorted({tag.split("/")[0] for tag in events.PluginTagToContent("scalars")})
+    assert groups == ["train", "val", "val_best"] and groups[0] > "modes"
+
+
+def test_hparams_show_the_varied_then_the_model_defining_columns_first(events):
+    """TensorBoard's HParams table shows five columns, those marked as differing first; the
+    order is the backend's own (tensorboard.plugins.hparams.backend_context)."""
+    from tensorboard.plugins.hparams import backend_context
+
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(
+        events.PluginTagToContent("hparams")["_hparams_/experiment"]
+    ).experiment
+    backend_context._sort_and_reduce_to_hparams_limit(experiment, 5)
+    # The fixture's command line set data.batch_size, data.seq_len and trainer.max_epochs.
+    assert [h.name for h in experiment.hparam_infos] == [
+        "batch_size", "lr", "max_epochs", "model", "seq_len"
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "overrides,first",
+    [
+        ([], ["model", "lr", "hidden_dim", "num_layers", "parameters"]),
+        (["model=astra_beta", "optimizer.lr=0.001,0.003"], ["model", "lr", "hidden_dim"]),
+        (["seed=1,2,3", "data.carry_state=true,false"], ["carry_state", "seed", "model"]),
+        (["+trainer.max_time=1", "~callbacks.samples", "data=shakespeare_spm"], ["tokenizer"]),
+    ],
+)
+def test_shown_hparams_take_the_command_lines_keys_then_the_models(overrides, first) -> None:
+    shown = shown_hparams(overrides)
+    assert shown[: len(first)] == first and len(shown) == 5
 
 
 def test_every_validation_has_a_sample_in_each_mode_at_the_steps_of_the_scalars(run, events):
@@ -109,7 +168,7 @@ def test_tags_carry_their_unit_and_no_stray_series_opens_the_dashboard(events):
     assert {"train/loss", "train/lr", "train/grad_norm", "train/tokens_per_s"} <= tags
     assert {metric_key(n, m) for n in ("loss", "bpc") for m in MODES} <= tags
     assert not {"epoch", "lr-AdamW", "train/loss_step", "train/loss_epoch", "step"} & tags
-    assert all("/" in tag for tag in tags)  # every chart sits in a train/, val/ or best/ group
+    assert all("/" in tag for tag in tags)  # every chart sits in a train/, val/ or val_best/ group
     chunk = events.SummaryMetadata(metric_key("loss", "chunk")).summary_description
     assert chunk == TAGS[metric_key("loss", "chunk")] and "nats per token" in chunk
     assert "bits per character" in events.SummaryMetadata("val/bpc").summary_description
