@@ -147,7 +147,7 @@ class RunReport:
             "wall_time_s": wall if wall is not None else "",
             "tokens_per_s": m.get("train_tokens_per_s") or "",
             "best_step": best.get("step", ""),
-            "overfit_epoch": onset["epoch"] if onset else "",
+            "overfit_epoch": onset["epoch"] + 1 if onset else "",  # (counted from 1)
             **{f"best_bpc_{mode}": _blank(at_best[mode]) for mode in MODES},
             **{f"final_bpc_{mode}": final.get(tag, "") for mode, tag in BPC_TAGS.items()},
             **{f"test_bpc_{mode}": test.get(mode, {}).get("bpc", "") for mode in MODES},
@@ -413,7 +413,7 @@ def markdown(
         f"{len(runs)} runs: {counts}. Validation bits per character: the best of each run, "
         "and the last validation's three inference modes ("
         + ", ".join(BY_NAME[mode].label for mode in MODES)
-        + "). Overfitting sets in at the epoch of the lowest "
+        + "). Overfitting sets in at the epoch (counted from 1) of the lowest "
         "validation loss when a later validation is worse while the training loss is lower "
         "(blank: not seen).",
         "",

@@ -54,6 +54,19 @@ class Checkpoint(ModelCheckpoint):
         # A validation at this very step must still save best and last.
         self._last_global_step_saved = previous
 
+    def _format_checkpoint_name(
+        self,
+        filename: str | None,
+        metrics: dict[str, Any],
+        prefix: str | None = None,
+        auto_insert_metric_name: bool = True,
+    ) -> str:
+        # People count epochs from 1 (best-epoch10.ckpt: the tenth, as the bar and the
+        # summary say); Lightning's index counts from 0.
+        if "epoch" in metrics:
+            metrics = {**metrics, "epoch": metrics["epoch"] + 1}
+        return super()._format_checkpoint_name(filename, metrics, prefix, auto_insert_metric_name)
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         # A moved or copied run resumes with its checkpoints under a new path: they are
         # still its own. Lightning would forget best and last when the folder's path
@@ -368,14 +381,19 @@ class LossByPosition(L.Callback):
             return
         from gm.figures import loss_by_position_figure, save
 
-        payload = {"epoch": trainer.current_epoch, "step": trainer.global_step, "curves": curves}
-        write_json_atomic(self.directory / "loss_by_position.json", payload)
         record = getattr(pl_module, "record", None)
         model = (record and record.model_name) or type(pl_module.model).__name__
         run = "/".join(self.directory.parts[-2:])
         untrained = trainer.state.fn == TrainerFn.FITTING and trainer.global_step == 0
-        when = "untrained" if untrained else f"epoch {trainer.current_epoch}"
+        when = "untrained" if untrained else f"epoch {trainer.current_epoch + 1}"
         title = f"{model} · {run} · step {trainer.global_step} ({when})"
+        payload = {
+            "epoch": trainer.current_epoch,  # (Lightning's index, from 0; the title's from 1)
+            "step": trainer.global_step,
+            "title": title,
+            "curves": curves,
+        }
+        write_json_atomic(self.directory / "loss_by_position.json", payload)
         for logger in trainer.loggers:
             if hasattr(logger.experiment, "add_figure"):  # TensorBoard
                 fig = loss_by_position_figure(curves, title)

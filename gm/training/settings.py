@@ -73,6 +73,8 @@ TRAIN_SETTINGS: dict[str, Setting] = {
     "callbacks.samples.prompt_tokens": _COUNT,
     "callbacks.samples.temperature": Setting(float, low=0),
     "callbacks.samples.seed": SEED,
+    "callbacks.samples.every": Setting(int, low=0),
+    "callbacks.samples.lines": _COUNT,
 }
 
 

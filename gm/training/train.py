@@ -36,7 +36,7 @@ from gm.training.preemption import StopOnSignal
 from gm.training.run_dir import claim_run_dir, record_config
 from gm.training.settings import TRAIN_SETTINGS, training_seed
 from gm.training.task import LanguageModelTask
-from gm.training.tensorboard import TAGS, key_hparams
+from gm.training.tensorboard import TAGS, TensorBoard, key_hparams, shown_hparams
 from gm.training.terminal import silence_known_noise
 
 
@@ -112,7 +112,7 @@ def _train(
     if resuming:
         overrides = [*Run(run_dir).overrides(), *(o for o in overrides if not _is_resume(o))]
     trainer = build_trainer(cfg)
-    L.seed_everything(cfg.seed, workers=True)  # the initial weights draw from `seed`
+    L.seed_everything(cfg.seed, workers=True, verbose=False)  # the initial weights draw from `seed`
     task = LanguageModelTask(
         model=model_cfg,
         optimizer=_plain(cfg.optimizer),
@@ -150,8 +150,12 @@ def _train(
     if is_global_zero():
         write_start(run_dir, tokenizer, cfg, resuming)
     parameters = count_parameters(task)
+    hparams = key_hparams(cfg, model_name, parameters)
     for logger in trainer.loggers:  # (each writes on rank 0 only)
-        logger.log_hyperparams(key_hparams(cfg, model_name, parameters))
+        if isinstance(logger, TensorBoard):  # the columns the command line varied come first
+            logger.log_hyperparams(hparams, shown=shown_hparams(overrides))
+        else:
+            logger.log_hyperparams(hparams)
     # Everything training draws from here on (dropout; the windows draw from the data
     # module's own generator, seeded alike) follows `train_seed`, so that it and the initial
     # weights vary apart. A resume then restores the generators saved in its checkpoint.
@@ -384,6 +388,8 @@ def count(
     task.model.fit(torch.from_numpy(np.asarray(datamodule.train_ids, dtype=np.int64)))
     trainer.validate(task, datamodule=datamodule, verbose=False)
     path = run_dir / "checkpoints" / "last.ckpt"
+    # A save of the full checkpoint; Lightning's "`weights_only` was not set" line here reads
+    # like an unsafe load but is this save's (silenced: gm.training.terminal._NOISE).
     trainer.save_checkpoint(path)
     for callback in trainer.callbacks:
         if isinstance(callback, MetricsJSON):

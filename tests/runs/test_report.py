@@ -65,7 +65,8 @@ def test_the_overfitting_onset_is_a_column(tmp_path: Path) -> None:
         (run / "metrics.json").write_text(json.dumps({"final": history[-1], "history": history}))
     write_report([tmp_path], tmp_path / "out")
     rows = list(csv.DictReader((tmp_path / "out" / "report.csv").open()))
-    assert [r["overfit_epoch"] for r in rows] == ["1", ""]
+    # The lowest validation is history[1]: the second epoch, as people count (from 1).
+    assert [r["overfit_epoch"] for r in rows] == ["2", ""]
     assert "overfits after epoch" in (tmp_path / "out" / "report.md").read_text()
 
 

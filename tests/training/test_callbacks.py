@@ -64,7 +64,8 @@ def test_an_overfitting_run_keeps_its_best_checkpoint_and_names_the_onset(tmp_pa
     val = [h["val/loss"] for h in metrics["history"]]
     best = val.index(min(val))
     assert best < len(val) - 1  # not vacuous: the last validation is not the best
-    assert metrics["checkpoints"]["best"].endswith(f"best-epoch{best:02d}.ckpt")
+    # The name counts epochs from 1, as the bar and the summary do; metrics.json from 0.
+    assert metrics["checkpoints"]["best"].endswith(f"best-epoch{best + 1:02d}.ckpt")
     assert find_checkpoint(run) == run / metrics["checkpoints"]["best"]
     assert metrics["best"]["epoch"] == best
     onset = metrics["overfitting_onset"]
