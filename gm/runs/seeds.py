@@ -30,8 +30,16 @@ NOT_THE_EXPERIMENT = (
     "logger",
     "callbacks.share_cores",
     "callbacks.checkpoint.every_n_train_steps",
+    # What a run shows and writes about itself, never what it trains (the samples draw
+    # from a generator of their own: tests/training/test_tensorboard.py).
     "callbacks.progress_bar",
     "callbacks.header",
+    "callbacks.validation_lines",
+    "callbacks.samples",
+    "callbacks.tokens_per_s",
+    "callbacks.lr_monitor",
+    "callbacks.metrics_json",
+    "callbacks.loss_by_position",
     "hydra",
 )
 _LEFT_OUT = (*SEED_KEYS, *NOT_THE_EXPERIMENT)

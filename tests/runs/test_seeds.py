@@ -40,6 +40,9 @@ def _with(**changes: Any) -> dict[str, Any]:
         {"paths__output_dir": "/b/run"},
         {"data__path": "/elsewhere/input.txt"},
         {"callbacks__checkpoint__every_n_train_steps": 50},
+        # What the run shows: a sample every N validations, or no sample callback at all.
+        {"callbacks__samples": {"_target_": "gm.training.samples.Samples", "every": 0}},
+        {"callbacks__validation_lines": {"_target_": "gm.training.terminal.ValidationLines"}},
     ],
     ids=lambda c: next(iter(c)),
 )
@@ -56,6 +59,7 @@ def test_runs_that_differ_only_by_seed_or_where_they_ran_are_one_experiment(
         {"data__carry_state": False},
         {"data__batch_size": 32},
         {"callbacks__checkpoint__monitor": "val/loss_chunk"},
+        {"callbacks__early_stopping": {"patience": 3}},  # it ends the run: another experiment
         {"compile": True},  # a key one config has and the other has not
     ],
     ids=lambda c: next(iter(c)),
