@@ -45,6 +45,7 @@ def test_every_docs_page_is_in_the_navigation() -> None:
 
 def test_the_site_works_in_a_browser(site: Path, browser) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     config = yaml.load((ROOT / "mkdocs.yml").read_text(), Loader=yaml.BaseLoader)
     for page in _nav_pages(config["nav"]):
@@ -54,11 +55,23 @@ def test_the_site_works_in_a_browser(site: Path, browser) -> None:
         heading = browser.find_elements(By.CSS_SELECTOR, "article h1")
         assert heading and heading[0].text.strip(), f"{page} has no title"
         for img in browser.find_elements(By.CSS_SELECTOR, "article img"):
-            loaded = browser.execute_script("return arguments[0].naturalWidth", img)
+            # A large picture may still be decoding when the page says it has loaded.
+            loaded = WebDriverWait(browser, 10).until(
+                lambda b, img=img: (
+                    b.execute_script(
+                        "return arguments[0].complete && arguments[0].naturalWidth", img
+                    )
+                    or None
+                )
+            )
             assert loaded > 0, f"{page}: {img.get_attribute('src')} does not load"
     # The home page leads into the guide and the API by its navigation.
     browser.get((site / "index.html").as_uri())
-    links = {a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "nav a")}
+    # (The theme's script builds the navigation after the page's load event.)
+    anchors = WebDriverWait(browser, 10).until(
+        lambda b: b.find_elements(By.CSS_SELECTOR, "nav a") or None
+    )
+    links = {a.get_attribute("href") for a in anchors}
     assert (site / "api.html").as_uri() in links and (
         site / "guide" / "training.html"
     ).as_uri() in links
