@@ -73,7 +73,7 @@ class Difference:
 def difference(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> Difference:
     """``mean(a) − mean(b)`` for two independent groups (Welch's t-interval); each needs at
     least two values, since a group of one says nothing of its own spread."""
-    sa, sb = summarize(a, level), summarize(b, level)
+    sa, sb = summarize(a), summarize(b)  # only their means and spreads: any level
     if sa.sd is None or sb.sd is None:
         raise ValueError("difference needs at least two values in each group")
     va, vb = sa.sd**2 / sa.n, sb.sd**2 / sb.n

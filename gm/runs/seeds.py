@@ -66,10 +66,12 @@ def experiment_key(config: Mapping[str, Any], corpus_sha256: str | None = None) 
     """What a run trained, as text: equal for two runs exactly when their configs differ
     only in the seeds and the settings of ``NOT_THE_EXPERIMENT``."""
     flat = {k: v for k, v in _flat(config).items() if not _left_out(k)}
-    # The text: its digest when recorded, else the path it was read from.
+    # The text: its digest when recorded, else the path it was read from (a named source,
+    # ``data.source``, is among the settings already).
     data = config.get("data") if isinstance(config.get("data"), Mapping) else {}
-    flat["corpus"] = corpus_sha256 or data.get("path") or data.get("source")
-    return json.dumps(flat, sort_keys=True, default=str)
+    corpus = corpus_sha256 or data.get("path")
+    # Beside the settings, not among them: no setting's name can stand in for the text.
+    return json.dumps([flat, corpus], sort_keys=True, default=str)
 
 
 def group_by(items: Iterable[T], key: Callable[[T], str]) -> list[list[T]]:
@@ -107,7 +109,7 @@ def describe_seeds(seeds: list[tuple[int | None, int | None]]) -> str:
 
     inits = [s for s, _ in seeds]
     trains = [s if t is None else t for s, t in seeds]
-    if all(t is None for _, t in seeds) or inits == trains:
+    if inits == trains:  # train_seed None follows seed: trains holds the seed then
         text = f"seed {listed(inits)}"
     else:
         text = f"seed {listed(inits)}; train_seed {listed(trains)}"
