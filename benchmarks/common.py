@@ -6,6 +6,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
@@ -18,14 +19,34 @@ STUDY_MODELS = study_models()
 
 
 def machine() -> str:
-    """One line: CPU or GPU, threads, torch."""
+    """One line: CPU (as ``lscpu`` names it, with its vector and matrix extensions) or GPU,
+    threads, torch."""
     if torch.cuda.is_available():
         where = f"CUDA {torch.cuda.get_device_name()}"
     else:
-        where = (
-            f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
-        )
+        where = f"CPU {cpu_name()}, {torch.get_num_threads()} threads"
     return f"{where}, torch {torch.__version__}, Python {platform.python_version()}"
+
+
+def cpu_name() -> str:
+    """``lscpu``'s model name and which of AVX-512, AVX-512 BF16 and AMX the CPU has: the
+    extensions that decide which kernels torch and oneDNN can run."""
+    name, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                name = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+                break
+    except OSError:  # not Linux: the platform's name alone
+        return name
+    has = [label for flag, label in CPU_EXTENSIONS if flag in flags]
+    return f"{name} ({', '.join(has) or 'no AVX-512'})"
+
+
+CPU_EXTENSIONS = (("avx512f", "AVX-512"), ("avx512_bf16", "AVX-512 BF16"), ("amx_bf16", "AMX-BF16"))
 
 
 def sync() -> None:
