@@ -18,7 +18,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from gm.nn.recurrent import RecurrentLayer, autocast_disabled, project, run_recurrence, weight_grad
+from gm.nn.products import StepWeight
+from gm.nn.recurrent import RecurrentLayer, autocast_disabled, run_recurrence, weight_grad
 
 
 class GRULayer(RecurrentLayer):
@@ -69,9 +70,9 @@ class GRURecurrence(torch.autograd.Function):
         hs = three_h // 3
         out = gx.new_empty(steps, h0.shape[0], hs)
         rzs, ns, ghs = [], [], []
-        h, w_t = h0, w_hh.t()
+        h, w_t = h0, StepWeight(w_hh.t(), steps)  # packed once for the T steps
         for t in range(steps):
-            gh = project(h, w_t)
+            gh = w_t(h)
             rz = torch.sigmoid(gx[t, :, : 2 * hs] + gh[:, : 2 * hs])
             n = torch.tanh(torch.addcmul(gx[t, :, 2 * hs :], rz[:, :hs], gh[:, 2 * hs :]))
             # State: h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}, written straight into the output.
@@ -93,6 +94,7 @@ class GRURecurrence(torch.autograd.Function):
             d_gh = out.new_empty(steps, batch, 3 * hs)  # ∂L/∂(W_hh h_{t−1}), all steps
             d_an = out.new_empty(steps, batch, hs)  # ∂L/∂(pre-activation of n), all steps
             one = out.new_ones(())
+            w = StepWeight(w_hh, steps)  # packed once for the T steps back
             dh = d_out[-1]
             for t in range(steps - 1, -1, -1):
                 rz, n, gh, d_gh_t = ctx.rz[t], ctx.n[t], ctx.gh[t], d_gh[t]
@@ -105,7 +107,7 @@ class GRURecurrence(torch.autograd.Function):
                 d_gh_t[:, : 2 * hs].mul_(torch.addcmul(rz, rz, rz, value=-1))
                 torch.mul(d_an[t], rz[:, :hs], out=d_gh_t[:, 2 * hs :])
                 # ∂L/∂h_{t−1}: through z, through W_hh, and from the loss at step t − 1.
-                dh = project(d_gh_t, w_hh, dh_z + d_out[t - 1] if t else dh_z)
+                dh = w(d_gh_t, dh_z + d_out[t - 1] if t else dh_z)
             d_w = weight_grad(d_gh, h0, out, w_hh.dtype)
             # gx and W_hh h share r's and z's sums; only n's block differs. Written in place:
             # a fresh [T, B, 3H] tensor would cost more in page faults than the copy.

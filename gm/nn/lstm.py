@@ -15,7 +15,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gm.nn.recurrent import RecurrentLayer, autocast_disabled, project, run_recurrence, weight_grad
+from gm.nn.products import StepWeight
+from gm.nn.recurrent import RecurrentLayer, autocast_disabled, run_recurrence, weight_grad
 
 
 class LSTMLayer(RecurrentLayer):
@@ -72,9 +73,9 @@ class LSTMRecurrence(torch.autograd.Function):
         out = gx.new_empty(steps, batch, hs)
         acts, d_acts, cells, tanh_cells = [], [], [], []
         one = gx.new_ones(())
-        h, c, w_t = h0, c0, w_hh.t()
+        h, c, w_t = h0, c0, StepWeight(w_hh.t(), steps)  # packed once for the T steps
         for t in range(steps):
-            a = project(h, w_t, gx[t])
+            a = w_t(h, gx[t])
             i, f, g, o = a[:, :hs], a[:, hs : 2 * hs], a[:, 2 * hs : 3 * hs], a[:, 3 * hs :]
             a[:, : 2 * hs].sigmoid_()
             g.tanh_()
@@ -105,6 +106,7 @@ class LSTMRecurrence(torch.autograd.Function):
             steps, batch, hs = out.shape
             d_a_all = out.new_empty(steps, batch, 4 * hs)  # ∂L/∂(gate pre-activations)
             one = out.new_ones(())
+            w = StepWeight(w_hh, steps)  # packed once for the T steps back
             dh, dc = d_out[-1], d_c_last
             for t in range(steps - 1, -1, -1):
                 a, tanh_c, d_a = ctx.acts[t], ctx.tanh_cells[t], d_a_all[t]
@@ -119,6 +121,6 @@ class LSTMRecurrence(torch.autograd.Function):
                 d_a.mul_(ctx.d_acts[t])
                 dc = dc * f
                 # ∂L/∂h_{t−1}: through W_hh, and from the loss at step t − 1.
-                dh = project(d_a, w_hh, d_out[t - 1] if t else None)
+                dh = w(d_a, d_out[t - 1] if t else None)
             d_w = weight_grad(d_a_all, h0, out, w_hh.dtype)
             return d_a_all, dh, dc, d_w, None

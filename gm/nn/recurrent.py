@@ -8,7 +8,8 @@ Each cell writes its recurrence as a ``torch.autograd.Function`` with a hand-wri
 backward through time (BPTT): the reverse loop does one matmul per step for the
 gradient flowing to the previous state, and the weight gradient over all ``T`` steps
 is one large matmul afterwards — what cuDNN does, instead of autograd's ``T`` small
-ones. Activations are kept only when a gradient will be asked for.
+ones. Activations are kept only when a gradient will be asked for. Every one of these
+products goes through ``gm.nn.products`` (oneDNN's kernels on a CPU that has them).
 
 Precision. Two dtypes meet in a layer, the way cuDNN's recurrences handle them:
 
@@ -35,6 +36,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from gm.nn.products import linear, mm
 from gm.state import State, map_state
 
 
@@ -93,8 +95,9 @@ class RecurrentLayer(nn.Module):
             state = map_state(lambda s: s.to(dtype), state)
         # Time-major inside the layer: each step reads one contiguous [B, gates*H] block.
         # The projection runs in autocast's dtype; its result joins the fp32 sums.
-        gx = F.linear(x.transpose(0, 1), self.weight_ih, self.input_bias()).to(dtype)
-        w_hh = self.weight_hh.to(compute_dtype(self.weight_hh))
+        compute = compute_dtype(self.weight_hh)
+        gx = linear(x.transpose(0, 1), self.weight_ih, self.input_bias(), compute).to(dtype)
+        w_hh = self.weight_hh.to(compute)
         out, state = self.recurrence(gx, state, w_hh)
         return out.transpose(0, 1), state
 
@@ -144,16 +147,6 @@ def autocast_disabled(like: Tensor) -> torch.autocast:
     return torch.autocast(like.device.type, enabled=False)
 
 
-def project(a: Tensor, w: Tensor, bias: Tensor | None = None) -> Tensor:
-    """``bias + a @ w``, the product in ``w``'s dtype (the compute dtype), the result in
-    ``a``'s (the state dtype): one fused kernel when the two dtypes agree."""
-    if a.dtype == w.dtype:
-        return torch.mm(a, w) if bias is None else torch.addmm(bias, a, w)
-    # Widened first: an elementwise op on mixed dtypes takes a slow, unvectorised path.
-    product = torch.mm(a.to(w.dtype), w).to(a.dtype)
-    return product if bias is None else product.add_(bias)
-
-
 def weight_grad(d_pre: Tensor, h0: Tensor, out: Tensor, dtype: torch.dtype) -> Tensor:
     """∂L/∂W_hh for all ``T`` steps at once: Σ_t d_pre[t]ᵀ h_{t−1}, with h_{−1} = ``h0``,
     in ``dtype`` (the compute dtype: this is the backward's largest product).
@@ -162,5 +155,4 @@ def weight_grad(d_pre: Tensor, h0: Tensor, out: Tensor, dtype: torch.dtype) -> T
     with the outputs (a fresh ``[T, B, H]`` copy).
     """
     d_pre, h0, out = d_pre.to(dtype), h0.to(dtype), out.to(dtype)
-    d_w = d_pre[0].t().mm(h0)
-    return d_w.addmm_(d_pre[1:].flatten(0, 1).t(), out[:-1].flatten(0, 1))
+    return mm(d_pre[1:].flatten(0, 1).t(), out[:-1].flatten(0, 1), add=d_pre[0].t().mm(h0))

@@ -7,7 +7,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gm.nn.recurrent import RecurrentLayer, autocast_disabled, project, run_recurrence, weight_grad
+from gm.nn.products import StepWeight
+from gm.nn.recurrent import RecurrentLayer, autocast_disabled, run_recurrence, weight_grad
 
 
 class ElmanLayer(RecurrentLayer):
@@ -32,10 +33,10 @@ class ElmanRecurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, gx: Tensor, h0: Tensor, w_hh: Tensor, keep: bool) -> Tensor:
         out = torch.empty_like(gx)
-        h, w_t = h0, w_hh.t()
+        h, w_t = h0, StepWeight(w_hh.t(), gx.shape[0])  # packed once for the T steps
         for t in range(gx.shape[0]):
             # State: h_t from h_{t−1}, written straight into the output.
-            h = torch.tanh(project(h, w_t, gx[t]), out=out[t])
+            h = torch.tanh(w_t(h, gx[t]), out=out[t])
         if keep:
             ctx.save_for_backward(h0, w_hh, out)
         return out
@@ -46,10 +47,11 @@ class ElmanRecurrence(torch.autograd.Function):
             h0, w_hh, out = ctx.saved_tensors
             d_a = torch.empty_like(out)
             one = out.new_ones(())
+            w = StepWeight(w_hh, out.shape[0])  # packed once for the T steps back
             dh = d_out[-1]
             for t in range(out.shape[0] - 1, -1, -1):
                 torch.mul(dh, torch.addcmul(one, out[t], out[t], value=-1), out=d_a[t])  # tanh'
                 # ∂L/∂h_{t−1}: through W_hh, and from the loss at step t − 1.
-                dh = project(d_a[t], w_hh, d_out[t - 1] if t else None)
+                dh = w(d_a[t], d_out[t - 1] if t else None)
             d_w = weight_grad(d_a, h0, out, w_hh.dtype)
             return d_a, dh, d_w, None

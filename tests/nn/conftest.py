@@ -1,5 +1,6 @@
 """The tests of ``gm.nn`` run on ``GM_TEST_DEVICE`` (default ``cpu``);
-``benchmarks/gpu_check.py`` runs them with ``GM_TEST_DEVICE=cuda``."""
+``benchmarks/gpu_check.py`` runs them with ``GM_TEST_DEVICE=cuda``. On a CPU each runs
+twice, once through each per-step product."""
 
 from __future__ import annotations
 
@@ -8,7 +9,17 @@ import os
 import pytest
 import torch
 
+from gm.nn.products import BACKEND_VARIABLE, BACKENDS
+
 DEVICE = torch.device(os.environ.get("GM_TEST_DEVICE", "cpu"))
+
+
+@pytest.fixture(autouse=True, params=BACKENDS if DEVICE.type == "cpu" else ("aten",))
+def step_product(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs through each per-step product, ATen's and oneDNN's packed one
+    (``gm.nn.products``; forced even for short sequences, wherever oneDNN has kernels)."""
+    monkeypatch.setenv(BACKEND_VARIABLE, request.param)
+    return request.param
 
 
 @pytest.fixture(autouse=True)
