@@ -90,6 +90,16 @@ def _forced() -> str | None:
     return forced
 
 
+def onednn_linear(
+    a: Tensor, w: Tensor, bias: Tensor | None = None, add: Tensor | None = None
+) -> Tensor:
+    """``a @ wᵀ + bias`` or ``a @ wᵀ + add`` through oneDNN; ``w`` dense or reordered
+    (``_reorder_linear_weight``), ``bias`` a vector, ``add`` a matrix fused as a post-op."""
+    if add is None:
+        return torch.ops.mkldnn._linear_pointwise(a, w, bias, "none", [], "")
+    return torch.ops.mkldnn._linear_pointwise(a, add, w, None, "add")
+
+
 def mm(a: Tensor, b: Tensor, add: Tensor | None = None) -> Tensor:
     """``add + a @ b``, one large product in ``b``'s dtype (a weight gradient over all
     ``T`` steps, the input projection's backward): oneDNN's, unpacked, where
@@ -98,10 +108,7 @@ def mm(a: Tensor, b: Tensor, add: Tensor | None = None) -> Tensor:
     backend = large_backend(b.device, b.dtype, a.shape[0] * b.shape[1])
     # An empty sum (a one-step sequence's weight gradient) has no oneDNN primitive.
     if backend == "onednn" and a.shape[1] > 0:
-        # oneDNN's linear computes a @ wᵀ: w = bᵀ, a view; the sum a fused post-op.
-        if add is None:
-            return torch.ops.mkldnn._linear_pointwise(a, b.t(), None, "none", [], "")
-        return torch.ops.mkldnn._linear_pointwise(a, add, b.t(), None, "add")
+        return onednn_linear(a, b.t(), add=add)  # a @ (bᵀ)ᵀ; bᵀ a view
     return torch.mm(a, b) if add is None else torch.addmm(add, a, b)
 
 
@@ -126,11 +133,8 @@ class StepWeight:
             product = torch.mm(a.to(self.w.dtype), self.w).to(a.dtype)
             return product if bias is None else product.add_(bias)
         if same and bias is not None and bias.is_contiguous():  # the sum as a fused post-op
-            return torch.ops.mkldnn._linear_pointwise(a, bias, self.packed, None, "add")
-        product = torch.ops.mkldnn._linear_pointwise(
-            a.to(self.w.dtype), self.packed, None, "none", [], ""
-        )
-        product = product.to(a.dtype)
+            return onednn_linear(a, self.packed, add=bias)
+        product = onednn_linear(a.to(self.w.dtype), self.packed).to(a.dtype)
         return product if bias is None else product.add_(bias)
 
 
@@ -151,23 +155,24 @@ class Linear(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: Tensor, w: Tensor, b: Tensor, dtype: torch.dtype) -> Tensor:
         x2 = x.reshape(-1, x.shape[-1]).to(dtype)  # a copy when x is the transposed view
-        w_c, b_c = w.to(dtype), b.to(dtype)
-        y = torch.ops.mkldnn._linear_pointwise(x2, w_c, b_c, "none", [], "")
+        w_c = w.to(dtype)
+        y = onednn_linear(x2, w_c, b.to(dtype))
         ctx.save_for_backward(x2, w_c)
-        ctx.shape, ctx.dtypes = x.shape, (x.dtype, w.dtype, b.dtype)
+        ctx.shape = x.shape
         return y.view(*x.shape[:-1], w.shape[0])
 
     @staticmethod
     def backward(ctx: Any, d_y: Tensor) -> tuple[Tensor | None, ...]:
+        # d_y arrives in the compute dtype (autograd casts it to the output's), and each
+        # gradient returned leaves in its input's dtype (autograd casts it back).
         x2, w_c = ctx.saved_tensors
-        x_dtype, w_dtype, b_dtype = ctx.dtypes
-        with torch.autocast(d_y.device.type, enabled=False):
+        with torch.autocast(d_y.device.type, enabled=False):  # as the forward ran
             d2 = d_y.reshape(-1, d_y.shape[-1])
             d_x = d_w = d_b = None
             if ctx.needs_input_grad[0]:
-                d_x = mm(d2.to(w_c.dtype), w_c).view(ctx.shape).to(x_dtype)
+                d_x = mm(d2, w_c).view(ctx.shape)
             if ctx.needs_input_grad[1]:
-                d_w = mm(d2.to(w_c.dtype).t(), x2).to(w_dtype)
+                d_w = mm(d2.t(), x2)
             if ctx.needs_input_grad[2]:
-                d_b = d2.float().sum(0).to(b_dtype)  # summed in fp32 whatever the dtypes
+                d_b = d2.float().sum(0)  # summed in fp32 whatever the dtypes
         return d_x, d_w, d_b, None

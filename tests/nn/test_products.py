@@ -15,6 +15,7 @@ from gm.nn.products import (
     mm,
     onednn_multiplies,
 )
+from gm.nn.stack import RecurrentStack
 
 from .conftest import DEVICE
 
@@ -163,3 +164,66 @@ def test_the_backend_can_be_forced_where_it_runs(monkeypatch) -> None:
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="a GPU")
 def test_a_gpu_weight_always_takes_aten() -> None:
     assert backend_for(torch.randn(8, 24, device="cuda"), 128) == "aten"
+
+
+def _spy(monkeypatch, name: str) -> list:
+    """Record the arguments of every call of ``gm.nn.products.<name>``."""
+    calls, real = [], getattr(products, name)
+
+    def spy(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(products, name, spy)
+    return calls
+
+
+@needs_onednn
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_each_recurrence_packs_for_its_number_of_steps(cell: str, monkeypatch) -> None:
+    monkeypatch.delenv(BACKEND_VARIABLE, raising=False)  # the rule itself, not a forced side
+    calls = _spy(monkeypatch, "backend_for")
+    stack = RecurrentStack(cell, 4, 6, num_layers=1)
+    out, _ = stack(torch.randn(3, 5, 4))  # batch 3, 5 steps
+    out.sum().backward()
+    assert [steps for _, steps in calls] == [5, 5]  # the forward's and the backward's
+
+
+@needs_onednn
+def test_a_large_fp32_product_is_onednns_down_to_one_term(monkeypatch) -> None:
+    monkeypatch.delenv(BACKEND_VARIABLE, raising=False)
+    rule, used = _spy(monkeypatch, "large_backend"), _spy(monkeypatch, "onednn_linear")
+    side = 256  # a 256 × 256 result: exactly MIN_ONEDNN_WEIGHT elements
+    for k in (3, 1):
+        a, b = torch.randn(k, side).t(), torch.randn(k, side)
+        torch.testing.assert_close(products.mm(a, b), a @ b, rtol=1e-5, atol=1e-5)
+    assert rule == [(torch.device("cpu"), torch.float32, side * side)] * 2
+    assert len(used) == 2  # both through oneDNN, the one-term sum too
+    products.mm(torch.randn(side, 0), torch.randn(0, side))  # an empty sum: ATen's
+    assert len(used) == 2
+
+
+@needs_onednn
+def test_the_projection_gives_only_the_gradients_asked_for_in_fp32_in_any_context(
+    monkeypatch,
+) -> None:
+    monkeypatch.delenv(BACKEND_VARIABLE, raising=False)  # small: the backward's mm are ATen's
+    gen = torch.Generator().manual_seed(3)
+    x0, w0 = torch.randn(4, 5, 6, generator=gen), torch.randn(9, 6, generator=gen)
+    b0 = torch.randn(9, generator=gen)
+    exact = torch.nn.functional.linear(x0.double(), w0.double(), b0.double())
+    g = torch.randn(exact.shape, generator=gen)
+    for wants in ((True, False, False), (False, True, False), (False, False, True)):
+        x, w, b = (t.clone().requires_grad_(r) for t, r in zip((x0, w0, b0), wants, strict=True))
+        y = products.Linear.apply(x, w, b, torch.float32)
+        torch.testing.assert_close(y.double(), exact, rtol=1e-5, atol=1e-5)
+        # Called under autocast, the backward stays fp32 (its fallback products included).
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y.backward(g)
+        for t, asked in zip((x, w, b), wants, strict=True):
+            assert (t.grad is not None) == asked
+        g2 = g.double().reshape(-1, 9)
+        ref = {0: g2 @ w0.double(), 1: g2.t() @ x0.double().reshape(-1, 6), 2: g2.sum(0)}
+        i = wants.index(True)
+        got = (x, w, b)[i].grad.double().reshape(ref[i].shape)
+        torch.testing.assert_close(got, ref[i], rtol=1e-5, atol=1e-5)
