@@ -3,8 +3,9 @@
 A layer multiplies three ways: the input projection of all ``T`` steps at once (and its
 two backward products), ``T`` small per-step products against the one ``W_hh`` (``W_hhᵀ``
 going back), and the weight gradient over all steps. On the CPU, ATen sends fp32 products
-to MKL's GEMM; oneDNN's kernels ran 1.4–3× faster at every shape of the study models on this
-project's AMD EPYC with AVX-512 (``benchmarks/products.py``; docs/benchmarks.md).
+to MKL's GEMM; oneDNN's fp32 kernels ran 1.5–3.5× faster at every per-step shape of the
+study models on this project's AMD EPYC with AVX-512 (``benchmarks/products.py``,
+docs/benchmarks.md).
 
 - ``StepWeight``: the per-step product, its weight reordered once per call into the blocked
   layout oneDNN's kernels read and every step served from that copy — what torch's own

@@ -1,5 +1,5 @@
-"""The per-step product with its weight packed (oneDNN) against ATen's ``mm``, and the
-rule that picks between them."""
+"""The products through oneDNN — the per-step one with its weight packed, the large ones,
+the input projection — against ATen's, and the rules that pick between them."""
 
 from __future__ import annotations
 
